@@ -1,0 +1,48 @@
+// Command keyward is the Keyward key management service.
+//
+//	keyward server [flags]   run the server
+//	keyward version          print the version
+//
+// main wires every component; nothing else reaches for globals.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "server":
+		if err := runServer(os.Args[2:], os.Environ(), os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "keyward:", err)
+			os.Exit(1)
+		}
+	case "version", "--version", "-v":
+		fmt.Printf("keyward %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	case "help", "--help", "-h":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "keyward: unknown command %q\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage:
+  keyward server [--dev] [--address HOST:PORT] [--data-dir DIR]
+                 [--tls-cert FILE --tls-key FILE] [--allow-immediate-deletion]
+  keyward version
+
+Run "keyward server --help" for the server flags and their environment variables.
+`)
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/keyward/keyward/internal/auth"
+	"github.com/keyward/keyward/internal/backends"
+	"github.com/keyward/keyward/internal/fsutil"
+	"github.com/keyward/keyward/internal/httpapi"
+	"github.com/keyward/keyward/internal/lifecycle"
+	"github.com/keyward/keyward/internal/sigv4"
+)
+
+// serverFlags are the flags of SPEC.md section 1; each can also come from
+// KEYWARD_<FLAG> (dashes as underscores). A flag on the command line wins.
+type serverFlags struct {
+	address                string
+	dataDir                string
+	tlsCert, tlsKey        string
+	allowImmediateDeletion bool
+	dev                    bool
+}
+
+// maxClockSkew is how far a request's X-Amz-Date may be from the server's.
+const maxClockSkew = 15 * time.Minute
+
+// devDefaultKeyID is the default key --dev creates.
+const devDefaultKeyID = "keyward-default"
+
+func parseServerFlags(args, env []string, stderr io.Writer) (serverFlags, error) {
+	envMap := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			envMap[k] = v
+		}
+	}
+	fromEnv := func(name, def string) string {
+		if v, ok := envMap["KEYWARD_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))]; ok {
+			return v
+		}
+		return def
+	}
+	boolEnv := func(name string) (bool, error) {
+		v := fromEnv(name, "")
+		if v == "" {
+			return false, nil
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("KEYWARD_%s: not a boolean: %q", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), v)
+		}
+		return b, nil
+	}
+	var f serverFlags
+	allow, err := boolEnv("allow-immediate-deletion")
+	if err != nil {
+		return f, err
+	}
+	dev, err := boolEnv("dev")
+	if err != nil {
+		return f, err
+	}
+	fs := flag.NewFlagSet("keyward server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.address, "address", fromEnv("address", "127.0.0.1:9000"), "listen address (KEYWARD_ADDRESS)")
+	fs.StringVar(&f.dataDir, "data-dir", fromEnv("data-dir", "./keyward-data"), "data directory: configuration and local keys (KEYWARD_DATA_DIR)")
+	fs.StringVar(&f.tlsCert, "tls-cert", fromEnv("tls-cert", ""), "TLS certificate file; HTTPS when set with --tls-key (KEYWARD_TLS_CERT)")
+	fs.StringVar(&f.tlsKey, "tls-key", fromEnv("tls-key", ""), "TLS private key file (KEYWARD_TLS_KEY)")
+	fs.BoolVar(&f.allowImmediateDeletion, "allow-immediate-deletion", allow, "allow force_immediate key destruction (KEYWARD_ALLOW_IMMEDIATE_DELETION)")
+	fs.BoolVar(&f.dev, "dev", dev, "start a ready local backend with a default key and print dev credentials (KEYWARD_DEV)")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return f, errors.New("--tls-cert and --tls-key must be given together")
+	}
+	return f, nil
+}
+
+func runServer(args, env []string, stdout, stderr io.Writer) error {
+	f, err := parseServerFlags(args, env, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel(env)}))
+	getenv := func(k string) string {
+		for _, kv := range env {
+			if key, v, ok := strings.Cut(kv, "="); ok && key == k {
+				return v
+			}
+		}
+		return ""
+	}
+
+	root := &auth.Root{AccessKey: getenv("KEYWARD_ROOT_USER"), Secret: getenv("KEYWARD_ROOT_PASSWORD")}
+	if root.AccessKey == "" || root.Secret == "" {
+		if !f.dev {
+			return errors.New("KEYWARD_ROOT_USER and KEYWARD_ROOT_PASSWORD must be set (or run with --dev)")
+		}
+		if root.AccessKey, root.Secret, err = devCredentials(); err != nil {
+			return err
+		}
+	}
+	if len(root.Secret) < 8 {
+		return errors.New("KEYWARD_ROOT_PASSWORD must be at least 8 characters")
+	}
+
+	dataDir, err := filepath.Abs(f.dataDir)
+	if err != nil {
+		return err
+	}
+	if err := fsutil.EnsurePrivateDir(dataDir); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	day, sweep := 24*time.Hour, time.Minute
+	if v := getenv("KEYWARD_TEST_DAY_SECONDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("KEYWARD_TEST_DAY_SECONDS must be a positive integer, got %q", v)
+		}
+		day, sweep = time.Duration(n)*time.Second, time.Second
+		log.Warn("KEYWARD_TEST_DAY_SECONDS is set: a deletion-window day lasts only this many seconds; keys scheduled for deletion are destroyed far sooner than their window says. Never use this in production.", "day_seconds", n)
+	}
+
+	var seed [8]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return err
+	}
+	now := time.Now
+	mgr := lifecycle.New(lifecycle.Options{
+		DataDir:                dataDir,
+		Backends:               &backends.Registry{DataDir: dataDir, Rand: rand.Reader, Now: now},
+		Now:                    now,
+		Rand:                   rand.Reader,
+		Log:                    log,
+		Day:                    day,
+		SweepInterval:          sweep,
+		AllowImmediateDeletion: f.allowImmediateDeletion,
+	})
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := mgr.Restore(ctx); err != nil {
+		return fmt.Errorf("restoring the KMS state: %w", err)
+	}
+	defer mgr.Shutdown()
+	if f.dev {
+		if err := startDev(ctx, mgr); err != nil {
+			return fmt.Errorf("--dev: %w", err)
+		}
+	}
+
+	api := httpapi.New(httpapi.Options{
+		Manager:       mgr,
+		Authenticator: sigv4.New(root, now, maxClockSkew),
+		Authorizer:    root,
+		Log:           log,
+		RequestIDSeed: binary.BigEndian.Uint64(seed[:]),
+	})
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", f.address)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("loading the TLS key pair: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+		scheme = "https"
+	}
+	if f.dev {
+		fmt.Fprintf(stdout, "\nKeyward dev server on %s://%s\n  access key: %s\n  secret key: %s\n  default key: %s\n  data dir:   %s\n\n",
+			scheme, ln.Addr(), root.AccessKey, root.Secret, devDefaultKeyID, dataDir)
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("keyward ready", "address", ln.Addr().String(), "scheme", scheme, "version", version, "status", mgr.Status(ctx).Status, "data_dir", dataDir)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("keyward stopped")
+	return nil
+}
+
+// startDev configures a local backend in the data dir (unless a
+// configuration exists) and starts it.
+func startDev(ctx context.Context, mgr *lifecycle.Manager) error {
+	switch mgr.Status(ctx).Status {
+	case lifecycle.StatusRunning:
+		return nil
+	case lifecycle.StatusNotConfigured:
+		body := fmt.Sprintf(`{"backend_type":"local","default_key_id":%q}`, devDefaultKeyID)
+		if err := mgr.Configure(ctx, []byte(body)); err != nil {
+			return err
+		}
+	}
+	return mgr.Start(ctx)
+}
+
+// devCredentials makes a random root credential pair for --dev.
+func devCredentials() (string, string, error) {
+	var b [28]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", err
+	}
+	return "keyward-dev-" + hex.EncodeToString(b[:4]), hex.EncodeToString(b[4:]), nil
+}
+
+func logLevel(env []string) slog.Level {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "KEYWARD_LOG_LEVEL="); ok {
+			var l slog.Level
+			if l.UnmarshalText([]byte(v)) == nil {
+				return l
+			}
+		}
+	}
+	return slog.LevelInfo
+}
+

@@ -1,0 +1,313 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/keyward/keyward/internal/keyring"
+	"github.com/keyward/keyward/internal/kms"
+)
+
+// keySuffix ends the file name of every record: "<id>.key".
+const keySuffix = ".key"
+
+// DefaultFilePerm is the mode of record files when OpenFileStore gets 0.
+const DefaultFilePerm os.FileMode = 0o600
+
+// ValidName reports whether name is a valid key id and therefore a safe file
+// name stem: 1–128 characters of [A-Za-z0-9._-], not "." or "..". No path
+// separator can pass, so a name can never address a file outside the
+// directory. The kms layer validates ids itself; the store checks again
+// because it is the layer that turns a name into a path.
+func ValidName(name string) bool {
+	if len(name) == 0 || len(name) > 128 || name == "." || name == ".." {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validFilePerm is the rule for the configurable record mode
+// (`file_permissions`): the owner can always read and may write; the group
+// may read; nobody may execute and "other" gets nothing. That is exactly
+// 0600, 0640, 0400 and 0440. Group or world write would let another account
+// replace a record (a denial of service even though it cannot forge one),
+// and world read would hand sealed material to every local user.
+func validFilePerm(perm os.FileMode) bool {
+	switch perm {
+	case 0o600, 0o640, 0o400, 0o440:
+		return true
+	}
+	return false
+}
+
+// FileStore is a keyring.Store keeping one file per key in a directory. See
+// the package documentation for the file format and the concurrency rules.
+// A FileStore holds no open files and needs no Close.
+type FileStore struct {
+	dir  string
+	perm os.FileMode
+}
+
+var _ keyring.Store = (*FileStore)(nil)
+
+// OpenFileStore opens the key directory dir, creating it (and its parents)
+// if needed. The directory is made mode 0700 every time, including an
+// existing one with looser permissions: records are sealed, but their names
+// are key ids and the directory is the whole backend, so nobody else gets to
+// list or change it. Open fails if that mode cannot be set.
+//
+// perm is the mode of record files; 0 means DefaultFilePerm (0600). Other
+// accepted values are 0640, 0400 and 0440 (see validFilePerm); anything else
+// is an error wrapping kms.ErrInvalidRequest. Group-readable modes only
+// matter to processes that can already enter the 0700 directory.
+//
+// Temp files left by a crash (".tmp-*") are removed; files that do not look
+// like records are left alone.
+func OpenFileStore(dir string, perm os.FileMode) (*FileStore, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("local: empty key directory: %w", kms.ErrInvalidRequest)
+	}
+	if perm == 0 {
+		perm = DefaultFilePerm
+	}
+	if !validFilePerm(perm) {
+		return nil, fmt.Errorf("local: file permissions %04o not allowed (use 0600, 0640, 0400 or 0440): %w",
+			uint32(perm), kms.ErrInvalidRequest)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local: key directory %s: %v: %w", dir, err, kms.ErrInvalidRequest)
+	}
+	if err := secureDir(abs); err != nil {
+		return nil, fmt.Errorf("local: key directory: %v: %w", err, kms.ErrUnavailable)
+	}
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		return nil, fmt.Errorf("local: %v: %w", err, kms.ErrUnavailable)
+	}
+	for _, e := range entries {
+		if e.IsDir() || !isStaleTemp(abs, e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(abs, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("local: removing stale temp file: %v: %w", err, kms.ErrUnavailable)
+		}
+	}
+	return &FileStore{dir: abs, perm: perm}, nil
+}
+
+// Dir returns the absolute path of the key directory.
+func (s *FileStore) Dir() string { return s.dir }
+
+// path validates name and returns its record file path.
+func (s *FileStore) path(name string) (string, error) {
+	if !ValidName(name) {
+		if len(name) > 140 {
+			name = name[:140] + "..."
+		}
+		return "", fmt.Errorf("local: invalid key name %q: %w", name, kms.ErrInvalidRequest)
+	}
+	return filepath.Join(s.dir, name+keySuffix), nil
+}
+
+func checkValue(value []byte) error {
+	if len(value) > MaxValueSize {
+		return fmt.Errorf("local: value of %d bytes exceeds the %d-byte limit: %w",
+			len(value), MaxValueSize, kms.ErrInvalidRequest)
+	}
+	return nil
+}
+
+// unavailable wraps an I/O failure of the directory as a whole: the disk is
+// full, read-only, gone. The os error already names the path.
+func unavailable(err error) error {
+	return fmt.Errorf("local: %v: %w", err, kms.ErrUnavailable)
+}
+
+// Create implements keyring.Store. The record is written to a temp file,
+// fsynced, hard-linked to its final name (which fails if the name exists, so
+// exactly one of any number of concurrent creators wins, even across
+// processes) and the directory is fsynced. If Create returns an error other
+// than kms.ErrExists the record may or may not exist afterwards; it is never
+// half-written.
+func (s *FileStore) Create(ctx context.Context, name string, value []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := s.path(name)
+	if err != nil {
+		return err
+	}
+	if err := checkValue(value); err != nil {
+		return err
+	}
+	err = publishExclusive(s.dir, p, encodeRecord(1, value), s.perm)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("local: key %q: %w", name, kms.ErrExists)
+	default:
+		return unavailable(err)
+	}
+}
+
+// Get implements keyring.Store. A file that exists but cannot be read as a
+// record (damaged, truncated, foreign, a symlink, unreadable) is an error
+// wrapping kms.ErrCorrupt that names the file but never quotes it.
+func (s *FileStore) Get(ctx context.Context, name string) (keyring.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return keyring.Entry{}, err
+	}
+	p, err := s.path(name)
+	if err != nil {
+		return keyring.Entry{}, err
+	}
+	rev, value, err := s.read(name, p)
+	if err != nil {
+		return keyring.Entry{}, err
+	}
+	return keyring.Entry{Value: value, Revision: rev}, nil
+}
+
+func (s *FileStore) read(name, p string) (uint64, []byte, error) {
+	b, err := readSmallFile(p, maxRecordSize)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, nil, fmt.Errorf("local: key %q: %w", name, kms.ErrNotFound)
+	case errors.Is(err, errNotRegular), errors.Is(err, errTooLarge), errors.Is(err, fs.ErrPermission):
+		return 0, nil, fmt.Errorf("local: key file %s: %v: %w", p, unwrapPath(err), kms.ErrCorrupt)
+	default:
+		return 0, nil, unavailable(err)
+	}
+	rev, value, err := parseRecordFile(b)
+	if err != nil {
+		return 0, nil, fmt.Errorf("local: key file %s: %v: %w", p, err, kms.ErrCorrupt)
+	}
+	return rev, value, nil
+}
+
+// unwrapPath drops the *fs.PathError wrapper, whose message repeats the path.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Update implements keyring.Store as a check-and-set under the per-name
+// lock: the stored revision must equal rev (else kms.ErrConflict), and the
+// new record with revision rev+1 replaces the file by rename, then the
+// directory is fsynced. A damaged record cannot be updated (kms.ErrCorrupt):
+// its revision is unknown, and overwriting it would hide the damage.
+//
+// The lock is per process: two processes updating one directory can lose an
+// update. Run one Keyward process per key directory.
+func (s *FileStore) Update(ctx context.Context, name string, value []byte, rev uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := s.path(name)
+	if err != nil {
+		return err
+	}
+	if err := checkValue(value); err != nil {
+		return err
+	}
+	mu := lockFor(p)
+	mu.Lock()
+	defer mu.Unlock()
+	cur, _, err := s.read(name, p)
+	if err != nil {
+		return err
+	}
+	if cur != rev {
+		return fmt.Errorf("local: key %q: revision %d is stale (stored %d): %w", name, rev, cur, kms.ErrConflict)
+	}
+	if cur == math.MaxUint64 {
+		return fmt.Errorf("local: key %q: revision counter exhausted: %w", name, kms.ErrConflict)
+	}
+	if err := publishReplace(s.dir, p, encodeRecord(cur+1, value), s.perm); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Delete implements keyring.Store: the file is removed and the directory
+// fsynced, so a deleted key stays deleted after a crash.
+func (s *FileStore) Delete(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := s.path(name)
+	if err != nil {
+		return err
+	}
+	mu := lockFor(p)
+	mu.Lock()
+	defer mu.Unlock()
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("local: key %q: %w", name, kms.ErrNotFound)
+		}
+		return unavailable(err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// List implements keyring.Store. It reads the whole directory on every call
+// (local directories of keys are small; there is no index to get out of
+// step) and returns record names, i.e. "<id>.key" entries with a valid id,
+// whether or not their content is readable: damage is reported by Get, so
+// the kms layer can list a damaged key as unreadable instead of dropping it.
+// Temp files and foreign files are skipped. after need not be a valid name.
+// limit 0 gives an empty page (more tells whether any name follows); a
+// negative limit wraps kms.ErrInvalidRequest.
+func (s *FileStore) List(ctx context.Context, after string, limit int) ([]string, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	if limit < 0 {
+		return nil, false, fmt.Errorf("local: negative list limit: %w", kms.ErrInvalidRequest)
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, false, unavailable(err)
+	}
+	var names []string
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), keySuffix)
+		if !ok || e.IsDir() || !ValidName(id) || id <= after {
+			continue
+		}
+		names = append(names, id)
+	}
+	// ReadDir sorts by file name, which is not id order: "a-b.key" sorts
+	// before "a.key" but "a" < "a-b".
+	sort.Strings(names)
+	if len(names) > limit {
+		return names[:limit:limit], true, nil
+	}
+	return names, false, nil
+}

@@ -1,0 +1,185 @@
+// Package config is the KMS service configuration: what /kms/configure and
+// /kms/reconfigure accept, how it is validated and merged, what is persisted
+// in the data dir, and the secret-free summaries /kms/status and
+// /kms/config report.
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/keyward/keyward/internal/kms"
+)
+
+// Backend type names (the wire names Keyward writes).
+const (
+	BackendLocal        = "local"
+	BackendVault        = "vault"
+	BackendVaultTransit = "vault-transit"
+)
+
+// Defaults (SPEC.md section 4, seed examples).
+const (
+	DefaultCacheTTLSeconds = 300
+	DefaultMaxCachedKeys   = 1000
+	DefaultTimeoutSeconds  = 30
+	DefaultRetryAttempts   = 3
+	DefaultMountPath       = "transit"
+	DefaultKVMount         = "secret"
+	DefaultKeyPathPrefix   = "keyward/keys"
+	DefaultFilePermissions = 0o600
+)
+
+// Config is a complete, validated KMS configuration. It is persisted as
+// JSON in the data dir (mode 0600): it holds secrets (master key, Vault
+// credentials), which no API response or log line ever shows.
+type Config struct {
+	BackendType     string `json:"backend_type"`
+	DefaultKeyID    string `json:"default_key_id,omitempty"`
+	EnableCache     bool   `json:"enable_cache"`
+	CacheTTLSeconds int    `json:"cache_ttl_seconds"`
+	MaxCachedKeys   int    `json:"max_cached_keys"`
+	TimeoutSeconds  int    `json:"timeout_seconds"`
+	RetryAttempts   int    `json:"retry_attempts"`
+
+	Local *Local `json:"local,omitempty"`
+	Vault *Vault `json:"vault,omitempty"`
+}
+
+// Local configures the local key directory backend.
+type Local struct {
+	KeyDir string `json:"key_dir"`
+	// MasterKey is a passphrase; empty means a random root key kept in the
+	// data dir.
+	MasterKey       string `json:"master_key,omitempty"`
+	FilePermissions uint32 `json:"file_permissions"`
+}
+
+// Vault configures both Vault backends.
+type Vault struct {
+	Address       string    `json:"address"`
+	Auth          VaultAuth `json:"auth"`
+	Namespace     string    `json:"namespace,omitempty"`
+	MountPath     string    `json:"mount_path"`
+	KVMount       string    `json:"kv_mount"`
+	KeyPathPrefix string    `json:"key_path_prefix"`
+	CACert        string    `json:"ca_cert,omitempty"`
+	SkipTLSVerify bool      `json:"skip_tls_verify,omitempty"`
+}
+
+// VaultAuth is token or AppRole authentication.
+type VaultAuth struct {
+	Method   string `json:"method"` // "token" or "approle"
+	Token    string `json:"token,omitempty"`
+	RoleID   string `json:"role_id,omitempty"`
+	SecretID string `json:"secret_id,omitempty"`
+}
+
+// ParseBackendType reads a backend type liberally: Keyward's names and the
+// RustFS spellings, case-insensitive.
+func ParseBackendType(s string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "local":
+		return BackendLocal, nil
+	case "vault", "vault-kv2", "vault_kv2", "vaultkv2", "vault-kv", "vault_kv":
+		return BackendVault, nil
+	case "vault-transit", "vault_transit", "vaulttransit":
+		return BackendVaultTransit, nil
+	}
+	return "", fmt.Errorf("%w: unknown backend_type %q (expected local, vault or vault-transit)", kms.ErrInvalidRequest, s)
+}
+
+// Validate checks a complete configuration.
+func (c *Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", kms.ErrInvalidRequest, fmt.Sprintf(format, a...))
+	}
+	if c.DefaultKeyID != "" {
+		if err := kms.ValidateKeyID(c.DefaultKeyID); err != nil {
+			return bad("default_key_id: %v", strings.TrimPrefix(err.Error(), kms.ErrInvalidRequest.Error()+": "))
+		}
+	}
+	if c.CacheTTLSeconds < 1 || c.CacheTTLSeconds > 86400 {
+		return bad("cache_ttl_seconds must be between 1 and 86400")
+	}
+	if c.MaxCachedKeys < 1 || c.MaxCachedKeys > 1_000_000 {
+		return bad("max_cached_keys must be between 1 and 1000000")
+	}
+	if c.TimeoutSeconds < 1 || c.TimeoutSeconds > 300 {
+		return bad("timeout_seconds must be between 1 and 300")
+	}
+	if c.RetryAttempts < 0 || c.RetryAttempts > 10 {
+		return bad("retry_attempts must be between 0 and 10")
+	}
+	switch c.BackendType {
+	case BackendLocal:
+		if c.Local == nil || c.Vault != nil {
+			return bad("a local configuration needs local settings only")
+		}
+		if !strings.HasPrefix(c.Local.KeyDir, "/") {
+			return bad("key_dir must be an absolute path")
+		}
+		if err := ValidateFilePermissions(c.Local.FilePermissions); err != nil {
+			return err
+		}
+	case BackendVault, BackendVaultTransit:
+		if c.Vault == nil || c.Local != nil {
+			return bad("a vault configuration needs vault settings only")
+		}
+		v := c.Vault
+		u, err := url.Parse(v.Address)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("address must be an http:// or https:// URL")
+		}
+		switch v.Auth.Method {
+		case "token":
+			if v.Auth.Token == "" {
+				return bad("auth_method.token must not be empty")
+			}
+		case "approle":
+			if v.Auth.RoleID == "" || v.Auth.SecretID == "" {
+				return bad("auth_method.approle needs role_id and secret_id")
+			}
+		default:
+			return bad("auth_method is required (token or approle)")
+		}
+		if v.MountPath == "" || v.KVMount == "" {
+			return bad("mount_path and kv_mount must not be empty")
+		}
+	default:
+		return bad("backend_type is required (local, vault or vault-transit)")
+	}
+	return nil
+}
+
+// ValidateFilePermissions allows owner read (and write), optionally group
+// read: key files are never writable by others, never executable.
+func ValidateFilePermissions(p uint32) error {
+	if p&^0o640 != 0 || p&0o400 == 0 {
+		return fmt.Errorf("%w: file_permissions %#o not allowed (use 0600, 0400, 0640 or 0440)", kms.ErrInvalidRequest, p)
+	}
+	return nil
+}
+
+// Redacted returns a copy with every secret replaced by a marker, safe to log.
+func (c Config) Redacted() Config {
+	if c.Local != nil {
+		l := *c.Local
+		if l.MasterKey != "" {
+			l.MasterKey = "[redacted]"
+		}
+		c.Local = &l
+	}
+	if c.Vault != nil {
+		v := *c.Vault
+		if v.Auth.Token != "" {
+			v.Auth.Token = "[redacted]"
+		}
+		if v.Auth.SecretID != "" {
+			v.Auth.SecretID = "[redacted]"
+		}
+		c.Vault = &v
+	}
+	return c
+}

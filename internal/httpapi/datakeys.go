@@ -1,0 +1,118 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/keyward/keyward/internal/jsonbody"
+	"github.com/keyward/keyward/internal/kms"
+)
+
+// Data-key routes (SPEC.md section 6): the hot path.
+func (s *Server) dataKeyRoutes() []*route {
+	const t = 10 * time.Second
+	return []*route{
+		{method: "POST", path: "/kms/generate-data-key", action: "kms:GenerateDataKey", maxBody: MaxBody, timeout: t, service: true, handle: s.generateDataKey},
+		{method: "POST", path: "/kms/encrypt", action: "kms:Encrypt", maxBody: MaxBody, timeout: t, service: true, handle: s.encrypt},
+		{method: "POST", path: "/kms/decrypt", action: "kms:Decrypt", maxBody: MaxBody, timeout: t, service: true, handle: s.decrypt},
+	}
+}
+
+// Request bodies read the seed's snake_case and AWS's PascalCase names.
+type generateDataKeyRequest struct {
+	KeyID            string            `json:"key_id"`
+	KeyIDAWS         string            `json:"KeyId"`
+	KeySpec          string            `json:"key_spec"`
+	KeySpecAWS       string            `json:"KeySpec"`
+	NumberOfBytes    int               `json:"number_of_bytes"`
+	NumberOfBytesAWS int               `json:"NumberOfBytes"`
+	Context          map[string]string `json:"encryption_context"`
+	ContextAWS       map[string]string `json:"EncryptionContext"`
+}
+
+func (s *Server) generateDataKey(c *call) error {
+	var req generateDataKeyRequest
+	if err := jsonbody.Decode(c.body, &req); err != nil {
+		return err
+	}
+	size, err := kms.DataKeySize(first(req.KeySpec, req.KeySpecAWS), max(req.NumberOfBytes, req.NumberOfBytesAWS))
+	if err != nil {
+		return err
+	}
+	id, plaintext, blob, err := c.svc.GenerateDataKey(c.ctx, first(req.KeyID, req.KeyIDAWS), size, contextOf(req.Context, req.ContextAWS))
+	if err != nil {
+		return err
+	}
+	defer clear(plaintext)
+	out := newSecretJSON(len(id) + 2*len(blob) + 2*len(plaintext))
+	out.String("key_id", id)
+	out.Bytes("plaintext_key", plaintext)
+	out.Bytes("ciphertext_blob", blob)
+	out.WriteAndWipe(c.w)
+	return nil
+}
+
+type encryptRequest struct {
+	KeyID      string            `json:"key_id"`
+	KeyIDAWS   string            `json:"KeyId"`
+	Plaintext  []byte            `json:"plaintext"` // base64, decoded by encoding/json
+	Context    map[string]string `json:"encryption_context"`
+	ContextAWS map[string]string `json:"EncryptionContext"`
+}
+
+func (s *Server) encrypt(c *call) error {
+	var req encryptRequest
+	err := jsonbody.Decode(c.body, &req)
+	defer clear(req.Plaintext)
+	if err != nil {
+		return err
+	}
+	id, blob, err := c.svc.Encrypt(c.ctx, first(req.KeyID, req.KeyIDAWS), req.Plaintext, contextOf(req.Context, req.ContextAWS))
+	if err != nil {
+		return err
+	}
+	out := newSecretJSON(len(id) + 2*len(blob))
+	out.String("key_id", id)
+	out.Bytes("ciphertext_blob", blob)
+	out.WriteAndWipe(c.w)
+	return nil
+}
+
+type decryptRequest struct {
+	Blob       []byte            `json:"ciphertext_blob"`
+	BlobAWS    []byte            `json:"CiphertextBlob"`
+	KeyID      string            `json:"key_id"`
+	KeyIDAWS   string            `json:"KeyId"`
+	Context    map[string]string `json:"encryption_context"`
+	ContextAWS map[string]string `json:"EncryptionContext"`
+}
+
+func (s *Server) decrypt(c *call) error {
+	var req decryptRequest
+	if err := jsonbody.Decode(c.body, &req); err != nil {
+		return err
+	}
+	blob := req.Blob
+	if len(blob) == 0 {
+		blob = req.BlobAWS
+	}
+	if len(blob) == 0 {
+		return errMissing("ciphertext_blob")
+	}
+	id, plaintext, err := c.svc.Decrypt(c.ctx, blob, contextOf(req.Context, req.ContextAWS), first(req.KeyID, req.KeyIDAWS))
+	if err != nil {
+		return err
+	}
+	defer clear(plaintext)
+	out := newSecretJSON(len(id) + 2*len(plaintext))
+	out.String("key_id", id)
+	out.Bytes("plaintext", plaintext)
+	out.WriteAndWipe(c.w)
+	return nil
+}
+
+func contextOf(a, b map[string]string) map[string]string {
+	if len(a) > 0 {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,110 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/keyward/keyward/internal/kms"
+)
+
+// writeJSON writes v as the JSON response body.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // only our own types are written; this is a bug
+		status, b = http.StatusInternalServerError, []byte(`{"code":"InternalError","message":"response encoding failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// secretJSON builds a flat JSON object whose values may include secret
+// bytes (base64 encoded) in a buffer the caller wipes after writing: the
+// encoding/json path would leave immutable string copies of the secret.
+type secretJSON struct{ buf []byte }
+
+func newSecretJSON(size int) *secretJSON {
+	return &secretJSON{buf: append(make([]byte, 0, size+64), '{')}
+}
+
+func (j *secretJSON) key(k string) {
+	if len(j.buf) > 1 {
+		j.buf = append(j.buf, ',')
+	}
+	j.buf = strconv.AppendQuote(j.buf, k)
+	j.buf = append(j.buf, ':')
+}
+
+// String adds a string field (not secret; ids are plain ASCII).
+func (j *secretJSON) String(k, v string) {
+	j.key(k)
+	j.buf = strconv.AppendQuote(j.buf, v)
+}
+
+// Bytes adds a base64 field.
+func (j *secretJSON) Bytes(k string, v []byte) {
+	j.key(k)
+	j.buf = append(j.buf, '"')
+	j.buf = base64.StdEncoding.AppendEncode(j.buf, v)
+	j.buf = append(j.buf, '"')
+}
+
+// WriteAndWipe sends the object and overwrites the buffer.
+func (j *secretJSON) WriteAndWipe(w http.ResponseWriter) {
+	j.buf = append(j.buf, '}', '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(j.buf)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(j.buf)
+	clear(j.buf)
+}
+
+// timestamp formats RFC 3339 UTC with microseconds (SPEC.md section 2).
+func timestamp(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000Z")
+}
+
+func optionalTimestamp(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := timestamp(t)
+	return &s
+}
+
+// keyMetadata is the key_metadata object (seed field names).
+type keyMetadata struct {
+	KeyID           string            `json:"key_id"`
+	Description     string            `json:"description"`
+	Enabled         bool              `json:"enabled"`
+	KeyState        kms.State         `json:"key_state"`
+	KeyUsage        string            `json:"key_usage"`
+	CreationDate    string            `json:"creation_date"`
+	DeletionDate    *string           `json:"deletion_date"`
+	RotationEnabled bool              `json:"rotation_enabled"`
+	KeyVersion      uint32            `json:"key_version"`
+	Tags            map[string]string `json:"tags"`
+}
+
+func toKeyMetadata(m kms.Metadata) *keyMetadata {
+	tags := m.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	return &keyMetadata{
+		KeyID:           m.ID,
+		Description:     m.Description,
+		Enabled:         m.State == kms.StateEnabled,
+		KeyState:        m.State,
+		KeyUsage:        m.Usage,
+		CreationDate:    timestamp(m.CreationDate),
+		DeletionDate:    optionalTimestamp(m.DeletionDate),
+		RotationEnabled: m.RotationEnabled,
+		KeyVersion:      m.Version,
+		Tags:            tags,
+	}
+}

@@ -1,0 +1,238 @@
+// Package httpapi is the admin HTTP API (SPEC.md sections 2–6): one route
+// table where every route declares its method, path, action, body limit and
+// timeout; one file per resource; one table mapping domain errors to HTTP
+// status and code (errors.go).
+package httpapi
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyward/keyward/internal/kms"
+	"github.com/keyward/keyward/internal/lifecycle"
+)
+
+// Prefix is where the admin routes live.
+const Prefix = "/rustfs/admin/v3"
+
+// MaxBody is the default request body cap (SPEC.md section 2).
+const MaxBody = 1 << 20
+
+// Authenticator verifies a request signature and returns the access key.
+type Authenticator interface {
+	Verify(r *http.Request, body []byte) (accessKey string, err error)
+}
+
+// Authorizer decides whether an access key may perform an action on a
+// resource ("arn:aws:kms:::key/<id>", or "*").
+type Authorizer interface {
+	Allowed(accessKey, action, resource string) bool
+}
+
+// Options wire a Server.
+type Options struct {
+	Manager       *lifecycle.Manager
+	Authenticator Authenticator
+	Authorizer    Authorizer
+	Log           *slog.Logger
+	// RequestIDSeed makes request ids unique across restarts.
+	RequestIDSeed uint64
+}
+
+// Server serves the API.
+type Server struct {
+	opts   Options
+	mux    *http.ServeMux
+	routes []*route
+	reqSeq atomic.Uint64
+}
+
+// route is one admin endpoint.
+type route struct {
+	method  string
+	path    string // relative to Prefix; may hold one {key_id} wildcard
+	action  string // the kms:* action it needs
+	maxBody int64
+	timeout time.Duration
+	// service: the route needs the running KMS service (else 503).
+	service bool
+	handle  func(*call) error
+}
+
+// call is one request in flight.
+type call struct {
+	w         http.ResponseWriter
+	r         *http.Request
+	ctx       context.Context
+	body      []byte
+	reqID     string
+	accessKey string
+	route     *route
+	srv       *Server
+	svc       *kms.Service // set when route.service
+}
+
+// New builds the handler.
+func New(o Options) *Server {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: o, mux: http.NewServeMux()}
+	s.routes = append(s.routes, s.serviceRoutes()...)
+	s.routes = append(s.routes, s.keyRoutes()...)
+	s.routes = append(s.routes, s.dataKeyRoutes()...)
+	byPath := map[string][]*route{}
+	var order []string
+	for _, rt := range s.routes {
+		if _, ok := byPath[rt.path]; !ok {
+			order = append(order, rt.path)
+		}
+		byPath[rt.path] = append(byPath[rt.path], rt)
+	}
+	for _, p := range order {
+		s.mux.Handle(Prefix+p, s.dispatch(byPath[p]))
+	}
+	s.mux.HandleFunc("/health/live", s.live)
+	s.mux.HandleFunc("/health/ready", s.ready)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, s.newRequestID(), errRouteNotFound)
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// dispatch picks the route for the method; a known path with another
+// method is 405.
+func (s *Server) dispatch(routes []*route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, rt := range routes {
+			if rt.method == r.Method {
+				s.serve(rt, w, r)
+				return
+			}
+		}
+		allow := make([]string, 0, len(routes))
+		for _, rt := range routes {
+			allow = append(allow, rt.method)
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeError(w, r, s.newRequestID(), errMethodNotAllowed)
+	})
+}
+
+// serve runs the pipeline every admin route shares: request id, bounded
+// body, SigV4 authentication, authorization, timeout, service acquisition.
+func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
+	c := &call{w: w, r: r, route: rt, srv: s, reqID: s.newRequestID()}
+	w.Header().Set("X-Request-Id", c.reqID)
+	body, err := readBody(r, rt.maxBody)
+	if err != nil {
+		s.writeError(w, r, c.reqID, err)
+		return
+	}
+	c.body = body
+	// Bodies can carry plaintext and secrets: wipe once the call is done.
+	defer clear(body)
+	if c.accessKey, err = s.opts.Authenticator.Verify(r, body); err != nil {
+		s.writeError(w, r, c.reqID, err)
+		return
+	}
+	if !s.opts.Authorizer.Allowed(c.accessKey, rt.action, "*") {
+		s.writeError(w, r, c.reqID, errAccessDenied)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), rt.timeout)
+	defer cancel()
+	c.ctx = ctx
+	if rt.service {
+		svc, release, err := s.opts.Manager.Acquire()
+		if err != nil {
+			s.writeError(w, r, c.reqID, err)
+			return
+		}
+		defer release()
+		c.svc = svc
+	}
+	if err := rt.handle(c); err != nil {
+		s.writeError(w, r, c.reqID, err)
+	}
+}
+
+// readBody reads at most limit bytes; more is errTooLarge. When the
+// buffer has to grow, the old one is wiped: a body may hold plaintext.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errTooLarge
+	}
+	if r.Body == nil || r.ContentLength == 0 {
+		return nil, nil
+	}
+	size := r.ContentLength
+	if size < 0 {
+		size = 512
+	}
+	buf := make([]byte, 0, size+1) // +1 to see EOF without growing
+	for {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), 2*cap(buf))
+			copy(grown, buf)
+			clear(buf)
+			buf = grown
+		}
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			clear(buf)
+			return nil, errTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			clear(buf)
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				return nil, errTooLarge
+			}
+			return nil, errBadBody
+		}
+	}
+}
+
+func (s *Server) newRequestID() string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], s.opts.RequestIDSeed)
+	binary.BigEndian.PutUint64(b[8:], s.reqSeq.Add(1))
+	return hex.EncodeToString(b[4:])
+}
+
+// Routes lists "METHOD path action" for every admin route (for tests and
+// documentation).
+func (s *Server) Routes() []RouteInfo {
+	out := make([]RouteInfo, 0, len(s.routes))
+	for _, rt := range s.routes {
+		out = append(out, RouteInfo{Method: rt.method, Path: Prefix + rt.path, Action: rt.action})
+	}
+	return out
+}
+
+// RouteInfo describes one route.
+type RouteInfo struct{ Method, Path, Action string }
+
+var (
+	errRouteNotFound    = errors.New("no such route")
+	errMethodNotAllowed = errors.New("method not allowed on this route")
+	errTooLarge         = errors.New("request body larger than the limit")
+	errAccessDenied     = errors.New("access denied")
+	errBadBody          = errors.New("the request body could not be read")
+)

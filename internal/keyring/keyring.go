@@ -1,0 +1,418 @@
+// Package keyring implements kms.Backend for backends that keep key material
+// themselves, sealed: the local key directory and Vault KV. Each key is one
+// record in a Store; the record holds the metadata and every key version's
+// material, and is sealed by a Sealer with the key id bound as associated
+// data, so the Store only ever sees sealed bytes and records cannot be
+// swapped between ids.
+//
+// Unsealed records are cached (bounded, with a TTL) so that the hot path
+// (wrap and unwrap of data keys) needs no Store or Sealer round trip. Cached
+// material is wiped when it leaves the cache.
+package keyring
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/cache"
+	"github.com/keyward/keyward/internal/kms"
+)
+
+// materialSize is the size of every master key version (AES-256).
+const materialSize = 32
+
+// nonceSize is the AES-GCM nonce size used by Wrap.
+const nonceSize = 12
+
+// Options configure a Keyring.
+type Options struct {
+	Store  Store
+	Sealer Sealer
+	// Rand is the source of key material and nonces (crypto/rand.Reader in
+	// production; injected so tests can use known vectors).
+	Rand io.Reader
+	// Now is the clock.
+	Now func() time.Time
+	// CacheEntries and CacheTTL bound the cache; zero disables it.
+	CacheEntries int
+	CacheTTL     time.Duration
+}
+
+// Keyring is a kms.Backend over a Store of sealed records.
+type Keyring struct {
+	store  Store
+	sealer Sealer
+	rand   io.Reader
+	now    func() time.Time
+	cache  *cache.Cache[string, *unsealed]
+
+	// locks serialize read-modify-write cycles per key id inside this
+	// process; the Store's check-and-set guards against other processes.
+	seed  maphash.Seed
+	locks [64]sync.Mutex
+}
+
+var _ kms.Backend = (*Keyring)(nil)
+
+// New returns a Keyring.
+func New(o Options) *Keyring {
+	return &Keyring{
+		store:  o.Store,
+		sealer: o.Sealer,
+		rand:   o.Rand,
+		now:    o.Now,
+		cache:  cache.New[string, *unsealed](o.CacheEntries, o.CacheTTL, o.Now, (*unsealed).wipe),
+		seed:   maphash.MakeSeed(),
+	}
+}
+
+// record is the sealed plaintext of one key. Its JSON encoding is the
+// record format version 1 (see docs/local-key-files.md).
+type record struct {
+	Format   int          `json:"format"`
+	Metadata kms.Metadata `json:"metadata"`
+	Versions []version    `json:"versions"`
+}
+
+type version struct {
+	Version  uint32    `json:"version"`
+	Material []byte    `json:"material"`
+	Created  time.Time `json:"created"`
+}
+
+const recordFormat = 1
+
+// unsealed is a cached, opened record. mu guards the material against being
+// wiped (on eviction) while an operation is using it.
+type unsealed struct {
+	mu       sync.RWMutex
+	wiped    bool
+	meta     kms.Metadata
+	material map[uint32][]byte
+	revision uint64
+}
+
+func (u *unsealed) wipe() {
+	u.mu.Lock()
+	for _, m := range u.material {
+		clear(m)
+	}
+	u.wiped = true
+	u.mu.Unlock()
+}
+
+func recordAAD(id string) []byte {
+	return append([]byte("keyward/key-record/v1\x00"), id...)
+}
+
+func (k *Keyring) lock(id string) *sync.Mutex {
+	return &k.locks[maphash.String(k.seed, id)%uint64(len(k.locks))]
+}
+
+// Create makes a key with fresh version 1 material.
+func (k *Keyring) Create(ctx context.Context, meta kms.Metadata) (kms.Metadata, error) {
+	material := make([]byte, materialSize)
+	if _, err := io.ReadFull(k.rand, material); err != nil {
+		return kms.Metadata{}, fmt.Errorf("keyring: reading randomness: %w", err)
+	}
+	defer clear(material)
+	meta = meta.Clone()
+	meta.Version = 1
+	rec := record{Format: recordFormat, Metadata: meta, Versions: []version{{Version: 1, Material: material, Created: meta.CreationDate}}}
+	sealed, err := k.seal(ctx, &rec)
+	if err != nil {
+		return kms.Metadata{}, err
+	}
+	if err := k.store.Create(ctx, meta.ID, sealed); err != nil {
+		return kms.Metadata{}, err
+	}
+	return meta, nil
+}
+
+// Describe returns the metadata, from cache when warm.
+func (k *Keyring) Describe(ctx context.Context, id string) (kms.Metadata, error) {
+	u, err := k.get(ctx, id)
+	if err != nil {
+		return kms.Metadata{}, err
+	}
+	return u.meta.Clone(), nil
+}
+
+// List returns one page of keys. A record that cannot be opened is listed
+// in Unreadable; a record that vanished meanwhile is skipped.
+func (k *Keyring) List(ctx context.Context, after string, limit int) (kms.ListPage, error) {
+	names, more, err := k.store.List(ctx, after, limit)
+	if err != nil {
+		return kms.ListPage{}, err
+	}
+	page := kms.ListPage{More: more}
+	for _, name := range names {
+		page.Last = name
+		u, err := k.get(ctx, name)
+		switch {
+		case err == nil:
+			page.Keys = append(page.Keys, u.meta.Clone())
+		case errors.Is(err, kms.ErrNotFound):
+		case errors.Is(err, kms.ErrCorrupt):
+			page.Unreadable = append(page.Unreadable, name)
+		default:
+			return kms.ListPage{}, err
+		}
+	}
+	return page, nil
+}
+
+// Update changes metadata with check-and-set, retrying when another writer
+// got in between.
+func (k *Keyring) Update(ctx context.Context, id string, change func(*kms.Metadata) error) (kms.Metadata, error) {
+	return k.modify(ctx, id, func(rec *record) error { return change(&rec.Metadata) })
+}
+
+// Rotate adds a new key version with fresh material and makes it current.
+func (k *Keyring) Rotate(ctx context.Context, id string) (kms.Metadata, error) {
+	return k.modify(ctx, id, func(rec *record) error {
+		material := make([]byte, materialSize)
+		if _, err := io.ReadFull(k.rand, material); err != nil {
+			return fmt.Errorf("keyring: reading randomness: %w", err)
+		}
+		now := k.now().UTC()
+		next := rec.Metadata.Version + 1
+		rec.Versions = append(rec.Versions, version{Version: next, Material: material, Created: now})
+		rec.Metadata.Version = next
+		rec.Metadata.RotationDate = now
+		return nil
+	})
+}
+
+func (k *Keyring) modify(ctx context.Context, id string, change func(*record) error) (kms.Metadata, error) {
+	mu := k.lock(id)
+	mu.Lock()
+	defer mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		entry, err := k.store.Get(ctx, id)
+		if err != nil {
+			return kms.Metadata{}, err
+		}
+		rec, err := k.open(ctx, id, entry.Value)
+		if err != nil {
+			return kms.Metadata{}, err
+		}
+		if err := change(&rec); err != nil {
+			rec.wipe()
+			return kms.Metadata{}, err
+		}
+		sealed, err := k.seal(ctx, &rec)
+		meta := rec.Metadata.Clone()
+		rec.wipe()
+		if err != nil {
+			return kms.Metadata{}, err
+		}
+		err = k.store.Update(ctx, id, sealed, entry.Revision)
+		k.cache.Delete(id)
+		if errors.Is(err, kms.ErrConflict) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return kms.Metadata{}, err
+		}
+		return meta, nil
+	}
+}
+
+// Destroy deletes the record and forgets the cached material.
+func (k *Keyring) Destroy(ctx context.Context, id string, precondition func(kms.Metadata) error) error {
+	mu := k.lock(id)
+	mu.Lock()
+	defer mu.Unlock()
+	if precondition != nil {
+		entry, err := k.store.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		rec, err := k.open(ctx, id, entry.Value)
+		if err != nil {
+			return err
+		}
+		rec.wipe()
+		if err := precondition(rec.Metadata); err != nil {
+			return err
+		}
+	}
+	err := k.store.Delete(ctx, id)
+	k.cache.Delete(id)
+	return err
+}
+
+// Wrap seals plaintext with AES-256-GCM under the key version's material:
+// output is nonce || ciphertext || tag.
+func (k *Keyring) Wrap(ctx context.Context, id string, ver uint32, plaintext, aad []byte) ([]byte, error) {
+	nonce := make([]byte, nonceSize, nonceSize+len(plaintext)+16)
+	if _, err := io.ReadFull(k.rand, nonce); err != nil {
+		return nil, fmt.Errorf("keyring: reading randomness: %w", err)
+	}
+	var out []byte
+	err := k.withAEAD(ctx, id, ver, func(a cipher.AEAD) error {
+		out = a.Seal(nonce, nonce, plaintext, aad)
+		return nil
+	})
+	return out, err
+}
+
+// Unwrap opens what Wrap made.
+func (k *Keyring) Unwrap(ctx context.Context, id string, ver uint32, ciphertext, aad []byte) ([]byte, error) {
+	if len(ciphertext) < nonceSize+16 {
+		return nil, fmt.Errorf("%w: ciphertext too short", kms.ErrInvalidCiphertext)
+	}
+	var out []byte
+	err := k.withAEAD(ctx, id, ver, func(a cipher.AEAD) error {
+		var err error
+		out, err = a.Open(nil, ciphertext[:nonceSize], ciphertext[nonceSize:], aad)
+		if err != nil {
+			return fmt.Errorf("%w: authentication failed (tampered blob or wrong encryption context)", kms.ErrInvalidCiphertext)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// withAEAD runs f with an AES-GCM AEAD for the key version, holding the
+// cached entry's read lock so the material cannot be wiped underneath.
+func (k *Keyring) withAEAD(ctx context.Context, id string, ver uint32, f func(cipher.AEAD) error) error {
+	for {
+		u, err := k.get(ctx, id)
+		if err != nil {
+			return err
+		}
+		u.mu.RLock()
+		if u.wiped { // evicted between get and lock: load again
+			u.mu.RUnlock()
+			continue
+		}
+		material, ok := u.material[ver]
+		if !ok {
+			u.mu.RUnlock()
+			return fmt.Errorf("%w: the blob names key version %d, which the key does not have", kms.ErrInvalidCiphertext, ver)
+		}
+		block, err := aes.NewCipher(material)
+		if err != nil {
+			u.mu.RUnlock()
+			return fmt.Errorf("keyring: %w", err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			u.mu.RUnlock()
+			return fmt.Errorf("keyring: %w", err)
+		}
+		err = f(aead)
+		u.mu.RUnlock()
+		return err
+	}
+}
+
+// get returns the unsealed record, from cache or from the store.
+func (k *Keyring) get(ctx context.Context, id string) (*unsealed, error) {
+	if u, ok := k.cache.Get(id); ok {
+		return u, nil
+	}
+	entry, err := k.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := k.open(ctx, id, entry.Value)
+	if err != nil {
+		return nil, err
+	}
+	u := &unsealed{meta: rec.Metadata, material: make(map[uint32][]byte, len(rec.Versions)), revision: entry.Revision}
+	for _, v := range rec.Versions {
+		u.material[v.Version] = v.Material
+	}
+	k.cache.Put(id, u)
+	return u, nil
+}
+
+func (k *Keyring) seal(ctx context.Context, rec *record) ([]byte, error) {
+	plain, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: encoding record: %w", err)
+	}
+	defer clear(plain)
+	return k.sealer.Seal(ctx, plain, recordAAD(rec.Metadata.ID))
+}
+
+// open unseals and checks a record. Anything wrong with it is ErrCorrupt:
+// a damaged, foreign or swapped record is reported, never used.
+func (k *Keyring) open(ctx context.Context, id string, sealed []byte) (record, error) {
+	plain, err := k.sealer.Open(ctx, sealed, recordAAD(id))
+	if err != nil {
+		return record{}, err
+	}
+	defer clear(plain)
+	var rec record
+	if err := json.Unmarshal(plain, &rec); err != nil {
+		return record{}, fmt.Errorf("%w: key %q: record does not decode", kms.ErrCorrupt, id)
+	}
+	if err := rec.check(id); err != nil {
+		rec.wipe()
+		return record{}, err
+	}
+	return rec, nil
+}
+
+func (r *record) check(id string) error {
+	bad := func(why string) error { return fmt.Errorf("%w: key %q: %s", kms.ErrCorrupt, id, why) }
+	if r.Format != recordFormat {
+		return bad(fmt.Sprintf("unknown record format %d", r.Format))
+	}
+	if r.Metadata.ID != id {
+		return bad("record belongs to another key id")
+	}
+	if len(r.Versions) == 0 {
+		return bad("no key versions")
+	}
+	found := false
+	for i, v := range r.Versions {
+		if len(v.Material) != materialSize || v.Version == 0 || (i > 0 && v.Version <= r.Versions[i-1].Version) {
+			return bad("bad key version")
+		}
+		found = found || v.Version == r.Metadata.Version
+	}
+	if !found {
+		return bad("current version missing")
+	}
+	return nil
+}
+
+func (r *record) wipe() {
+	for _, v := range r.Versions {
+		clear(v.Material)
+	}
+}
+
+// ClearCache drops and wipes every cached record.
+func (k *Keyring) ClearCache() { k.cache.Clear() }
+
+// CacheStats reports cache counters.
+func (k *Keyring) CacheStats() cache.Stats { return k.cache.Stats() }
+
+// Health checks that the store answers.
+func (k *Keyring) Health(ctx context.Context) error {
+	_, _, err := k.store.List(ctx, "", 1)
+	return err
+}
+
+// Close wipes the cache and closes the sealer when it can be closed.
+func (k *Keyring) Close() error {
+	k.cache.Clear()
+	if c, ok := k.sealer.(interface{ Close() }); ok {
+		c.Close()
+	}
+	return nil
+}

@@ -1,0 +1,51 @@
+package kms
+
+import "context"
+
+// Backend keeps master keys. The Service above it owns every rule
+// (states, the blob format, data keys); a Backend only stores metadata,
+// keeps material, and wraps or unwraps short secrets under a key version.
+//
+// Implementations: internal/keyring (material sealed in a Store, used by the
+// local and vault backends) and, later, a Transit backend whose material
+// never leaves Vault.
+type Backend interface {
+	// Create makes a new key with version 1 material. meta.ID must be
+	// unused: an existing id is ErrExists.
+	Create(ctx context.Context, meta Metadata) (Metadata, error)
+	// Describe returns the key's metadata (served from cache when warm).
+	Describe(ctx context.Context, id string) (Metadata, error)
+	// List returns ids greater than after in ascending order.
+	List(ctx context.Context, after string, limit int) (ListPage, error)
+	// Update applies change to the key's metadata atomically: change sees
+	// the current metadata and may return an error to abort.
+	Update(ctx context.Context, id string, change func(*Metadata) error) (Metadata, error)
+	// Destroy removes the key and all of its material for good. When
+	// precondition is not nil it is checked against freshly read (not
+	// cached) metadata first, and its error aborts the destruction: the
+	// sweeper uses it so a deletion cancelled elsewhere is honoured.
+	Destroy(ctx context.Context, id string, precondition func(Metadata) error) error
+	// Wrap encrypts plaintext under the given version of the key, binding
+	// aad. The result is opaque to the caller.
+	Wrap(ctx context.Context, id string, version uint32, plaintext, aad []byte) ([]byte, error)
+	// Unwrap reverses Wrap; any mismatch is ErrInvalidCiphertext.
+	Unwrap(ctx context.Context, id string, version uint32, ciphertext, aad []byte) ([]byte, error)
+	// ClearCache drops (and wipes) every cached entry.
+	ClearCache()
+	// Health reports whether the backend is reachable and usable.
+	Health(ctx context.Context) error
+	// Close releases resources and wipes cached material.
+	Close() error
+}
+
+// ListPage is one page of a listing.
+type ListPage struct {
+	Keys []Metadata
+	// Unreadable lists ids whose records exist but cannot be read.
+	Unreadable []string
+	// More is true when ids beyond this page exist.
+	More bool
+	// Last is the last id looked at on this page (readable or not): the
+	// next page starts after it.
+	Last string
+}

@@ -1,0 +1,325 @@
+package kms
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Service holds every rule of keys and data keys (SPEC.md sections 5 and 6)
+// on top of a Backend: key states, id and tag validation, deletion windows,
+// the blob format, encryption contexts. One Service exists per running
+// configuration; the lifecycle manager swaps them.
+type Service struct {
+	backend Backend
+	opts    Options
+}
+
+// Options configure a Service.
+type Options struct {
+	// Now is the clock, Rand the source of data keys and generated ids.
+	Now  func() time.Time
+	Rand io.Reader
+	// DefaultKeyID is used when a data-key request names no key.
+	DefaultKeyID string
+	// AllowImmediateDeletion enables the force_immediate deletion gate.
+	AllowImmediateDeletion bool
+	// Day is the length of one day of a pending-deletion window (24h, or
+	// shorter for tests and drills).
+	Day time.Duration
+	Log *slog.Logger
+}
+
+// NewService returns a Service over backend.
+func NewService(backend Backend, o Options) *Service {
+	if o.Day <= 0 {
+		o.Day = 24 * time.Hour
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{backend: backend, opts: o}
+}
+
+// Backend returns the backend (for health checks and cache control).
+func (s *Service) Backend() Backend { return s.backend }
+
+// DefaultKeyID returns the configured default key id.
+func (s *Service) DefaultKeyID() string { return s.opts.DefaultKeyID }
+
+func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
+
+// Tag limits, as in AWS KMS.
+const (
+	maxTags           = 50
+	maxTagKeyLength   = 128
+	maxTagValueLength = 256
+	maxDescription    = 8192
+)
+
+// CreateKeyInput is a create request after JSON decoding.
+type CreateKeyInput struct {
+	KeyID       string
+	Description string
+	Usage       string
+	Tags        map[string]string
+}
+
+// CreateKey makes a new Enabled key. The id is KeyID, else the "name" tag,
+// else a random UUID v4.
+func (s *Service) CreateKey(ctx context.Context, in CreateKeyInput) (Metadata, error) {
+	usage, err := ParseUsage(in.Usage)
+	if err != nil {
+		return Metadata{}, err
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return Metadata{}, err
+	}
+	if len(in.Description) > maxDescription {
+		return Metadata{}, fmt.Errorf("%w: description longer than %d bytes", ErrInvalidRequest, maxDescription)
+	}
+	id := in.KeyID
+	if id == "" {
+		id = in.Tags["name"]
+	}
+	if id == "" {
+		if id, err = s.newUUID(); err != nil {
+			return Metadata{}, err
+		}
+	}
+	if err := ValidateKeyID(id); err != nil {
+		return Metadata{}, err
+	}
+	meta := Metadata{
+		ID:           id,
+		Description:  in.Description,
+		State:        StateEnabled,
+		Usage:        usage,
+		Tags:         in.Tags,
+		CreationDate: s.now(),
+	}
+	return s.backend.Create(ctx, meta)
+}
+
+// EnsureKey creates the key id (with default settings) unless it exists.
+// It is how the configured default key comes to exist.
+func (s *Service) EnsureKey(ctx context.Context, id, description string) error {
+	if _, err := s.backend.Describe(ctx, id); !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	_, err := s.CreateKey(ctx, CreateKeyInput{KeyID: id, Description: description})
+	if errors.Is(err, ErrExists) { // another node or request won the race
+		return nil
+	}
+	return err
+}
+
+func validateTags(tags map[string]string) error {
+	if len(tags) > maxTags {
+		return fmt.Errorf("%w: more than %d tags", ErrInvalidRequest, maxTags)
+	}
+	for k, v := range tags {
+		if k == "" || len(k) > maxTagKeyLength {
+			return fmt.Errorf("%w: tag keys must be 1-%d characters", ErrInvalidRequest, maxTagKeyLength)
+		}
+		if len(v) > maxTagValueLength {
+			return fmt.Errorf("%w: tag values must be at most %d characters", ErrInvalidRequest, maxTagValueLength)
+		}
+	}
+	return nil
+}
+
+// newUUID returns a random (version 4) UUID from the injected source.
+func (s *Service) newUUID() (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(s.opts.Rand, b[:]); err != nil {
+		return "", fmt.Errorf("reading randomness: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:]), nil
+}
+
+// DescribeKey returns a key's metadata.
+func (s *Service) DescribeKey(ctx context.Context, id string) (Metadata, error) {
+	if err := ValidateKeyID(id); err != nil {
+		return Metadata{}, err
+	}
+	return s.backend.Describe(ctx, id)
+}
+
+// List paging bounds (SPEC.md section 5).
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// ListInput is a list request. Marker is an exclusive lower bound on ids.
+type ListInput struct {
+	Marker string
+	Limit  int
+	State  State // empty: every state
+}
+
+// ListOutput is one page.
+type ListOutput struct {
+	Keys       []Metadata
+	Truncated  bool
+	NextMarker string
+	Unreadable []string
+}
+
+// ListKeys lists keys sorted by id. With a state filter the page is filled
+// from further backend pages, scanning at most maxScan records per call, so
+// a rare state cannot make one request read the whole key set; a page cut
+// short that way is still Truncated with a NextMarker to continue from.
+func (s *Service) ListKeys(ctx context.Context, in ListInput) (ListOutput, error) {
+	limit := min(in.Limit, MaxListLimit)
+	var out ListOutput
+	if limit <= 0 {
+		return out, nil
+	}
+	maxScan := max(MaxListLimit, 10*limit)
+	after, scanned := in.Marker, 0
+	for {
+		page, err := s.backend.List(ctx, after, limit-len(out.Keys))
+		if err != nil {
+			return ListOutput{}, err
+		}
+		out.Unreadable = append(out.Unreadable, page.Unreadable...)
+		for _, k := range page.Keys {
+			if in.State == "" || k.State == in.State {
+				out.Keys = append(out.Keys, k)
+			}
+		}
+		scanned += len(page.Keys) + len(page.Unreadable)
+		if page.Last != "" {
+			after = page.Last
+		}
+		if !page.More {
+			return out, nil
+		}
+		if len(out.Keys) >= limit || scanned >= maxScan {
+			out.Truncated, out.NextMarker = true, after
+			return out, nil
+		}
+	}
+}
+
+// Deletion window bounds in days (as in AWS KMS).
+const (
+	MinPendingWindowDays     = 7
+	MaxPendingWindowDays     = 30
+	DefaultPendingWindowDays = 30
+)
+
+// ScheduleDeletion moves an Enabled or Disabled key to PendingDeletion.
+// windowDays 0 means the default.
+func (s *Service) ScheduleDeletion(ctx context.Context, id string, windowDays int) (Metadata, error) {
+	if err := ValidateKeyID(id); err != nil {
+		return Metadata{}, err
+	}
+	if windowDays == 0 {
+		windowDays = DefaultPendingWindowDays
+	}
+	if windowDays < MinPendingWindowDays || windowDays > MaxPendingWindowDays {
+		return Metadata{}, fmt.Errorf("%w: pending_window_in_days must be between %d and %d", ErrInvalidRequest, MinPendingWindowDays, MaxPendingWindowDays)
+	}
+	due := s.now().Add(time.Duration(windowDays) * s.opts.Day)
+	return s.backend.Update(ctx, id, func(m *Metadata) error {
+		if m.State == StatePendingDeletion {
+			return fmt.Errorf("%w: key %q is already pending deletion", ErrInvalidKeyState, id)
+		}
+		m.State = StatePendingDeletion
+		m.DeletionDate = due
+		return nil
+	})
+}
+
+// DestroyNow destroys a key at once. It needs the server-wide gate and a
+// confirmation naming the key, so a stray request cannot destroy a key.
+func (s *Service) DestroyNow(ctx context.Context, id, confirmKeyID string) error {
+	if err := ValidateKeyID(id); err != nil {
+		return err
+	}
+	if !s.opts.AllowImmediateDeletion {
+		return fmt.Errorf("%w: immediate deletion is disabled on this server (start it with --allow-immediate-deletion)", ErrInvalidRequest)
+	}
+	if confirmKeyID != id {
+		return fmt.Errorf("%w: force_immediate needs confirm_key_id equal to key_id", ErrInvalidRequest)
+	}
+	if err := s.backend.Destroy(ctx, id, nil); err != nil {
+		return err
+	}
+	s.opts.Log.Warn("key destroyed immediately", "key_id", id)
+	return nil
+}
+
+// CancelDeletion returns a pending key to Enabled.
+func (s *Service) CancelDeletion(ctx context.Context, id string) (Metadata, error) {
+	if err := ValidateKeyID(id); err != nil {
+		return Metadata{}, err
+	}
+	return s.backend.Update(ctx, id, func(m *Metadata) error {
+		if m.State != StatePendingDeletion {
+			return fmt.Errorf("%w: key %q is not pending deletion", ErrInvalidKeyState, id)
+		}
+		m.State = StateEnabled
+		m.DeletionDate = time.Time{}
+		return nil
+	})
+}
+
+var errNotDue = errors.New("key not due for destruction")
+
+// Sweep destroys every key whose deletion date has passed and returns how
+// many it destroyed. A key another node destroyed first is not an error.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	now := s.opts.Now()
+	destroyed, after := 0, ""
+	for {
+		page, err := s.backend.List(ctx, after, MaxListLimit)
+		if err != nil {
+			return destroyed, err
+		}
+		for _, k := range page.Keys {
+			if k.State != StatePendingDeletion || k.DeletionDate.IsZero() || k.DeletionDate.After(now) {
+				continue
+			}
+			// The listing may be cached: the precondition re-checks fresh
+			// metadata, so a deletion cancelled on another node is honoured.
+			err := s.backend.Destroy(ctx, k.ID, func(m Metadata) error {
+				if m.State != StatePendingDeletion || m.DeletionDate.IsZero() || m.DeletionDate.After(now) {
+					return errNotDue
+				}
+				return nil
+			})
+			switch {
+			case err == nil:
+				destroyed++
+				s.opts.Log.Info("key destroyed: deletion window passed", "key_id", k.ID, "deletion_date", k.DeletionDate)
+			case errors.Is(err, ErrNotFound), errors.Is(err, errNotDue):
+			default:
+				return destroyed, err
+			}
+		}
+		if !page.More {
+			return destroyed, nil
+		}
+		after = page.Last
+	}
+}

@@ -1,0 +1,69 @@
+package lifecycle
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyward/keyward/internal/kms"
+)
+
+// generation is one running service. refs counts the requests using it, so
+// that a generation replaced by reconfigure or stop is closed (and its
+// cached material wiped) only after the last of them finishes.
+type generation struct {
+	svc     *kms.Service
+	refs    atomic.Int64
+	retired atomic.Bool
+	once    sync.Once
+
+	stopSweeper context.CancelFunc
+	sweeperDone chan struct{}
+}
+
+func (g *generation) release() {
+	if g.refs.Add(-1) == 0 && g.retired.Load() {
+		g.close()
+	}
+}
+
+// retire stops the sweeper and closes the generation once it is unused.
+func (g *generation) retire() {
+	g.retired.Store(true)
+	if g.stopSweeper != nil {
+		g.stopSweeper()
+		<-g.sweeperDone
+	}
+	if g.refs.Load() == 0 {
+		g.close()
+	}
+}
+
+func (g *generation) close() {
+	g.once.Do(func() { g.svc.Backend().Close() })
+}
+
+// startSweeper destroys keys whose deletion window has passed, every
+// interval, until the generation is retired.
+func (g *generation) startSweeper(interval time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	g.stopSweeper, g.sweeperDone = cancel, make(chan struct{})
+	go func() {
+		defer close(g.sweeperDone)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			n, err := g.svc.Sweep(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Error("deletion sweep failed", "error", err.Error(), "destroyed", n)
+			}
+		}
+	}()
+}

@@ -1,0 +1,360 @@
+// Package lifecycle runs the KMS service state machine of SPEC.md section 4:
+// NotConfigured → Configured → Running (and Error), the configuration
+// persisted in the data dir, hot swaps on reconfigure, and the background
+// sweeper of each running generation.
+//
+// Lifecycle operations are serialized by one mutex; the running service is
+// published through an atomic pointer so the request path never takes that
+// mutex. A replaced service keeps serving the requests that already hold it
+// and is closed (its cached material wiped) when the last one finishes.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/kms"
+)
+
+// Status names (the seed's spellings).
+const (
+	StatusNotConfigured = "NotConfigured"
+	StatusConfigured    = "Configured"
+	StatusRunning       = "Running"
+	StatusError         = "Error"
+)
+
+// Backends opens backends for configurations; main wires the real ones.
+type Backends interface {
+	// Open builds a backend for cfg. It must not create keys.
+	Open(ctx context.Context, cfg config.Config) (kms.Backend, error)
+	// HoldsKeys reports whether the backend described by cfg stores any key
+	// (used to refuse a reconfiguration that would strand them).
+	HoldsKeys(ctx context.Context, cfg config.Config) (bool, error)
+}
+
+// Options configure a Manager.
+type Options struct {
+	DataDir  string
+	Backends Backends
+	Now      func() time.Time
+	Rand     io.Reader
+	Log      *slog.Logger
+	// Day is the length of a deletion-window day (24h unless testing).
+	Day time.Duration
+	// SweepInterval is how often a running service sweeps due deletions.
+	SweepInterval          time.Duration
+	AllowImmediateDeletion bool
+}
+
+// Manager owns the service state.
+type Manager struct {
+	opts Options
+	mu   sync.Mutex // serializes lifecycle operations
+
+	// state is read lock-free by status calls and the request path.
+	state   atomic.Pointer[snapshot]
+	current atomic.Pointer[generation]
+}
+
+type snapshot struct {
+	status   string
+	errorMsg string
+	cfg      *config.Config // nil when not configured
+}
+
+// New returns a Manager in NotConfigured; call Restore to load the
+// persisted state.
+func New(o Options) *Manager {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = time.Minute
+	}
+	m := &Manager{opts: o}
+	m.state.Store(&snapshot{status: StatusNotConfigured})
+	return m
+}
+
+// Restore loads the persisted configuration and, if the service was running
+// when the process stopped, starts it again. A failed start is not fatal:
+// the status shows the error and an operator can fix the configuration.
+func (m *Manager) Restore(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, err := loadState(m.opts.DataDir)
+	if err != nil || st == nil {
+		return err
+	}
+	m.state.Store(&snapshot{status: StatusConfigured, cfg: &st.Config})
+	if st.Running {
+		if err := m.startLocked(ctx); err != nil {
+			m.opts.Log.Error("restoring the running KMS service failed", "error", err.Error())
+		}
+	}
+	return nil
+}
+
+// Configure validates and stores a full configuration; it does not start.
+func (m *Manager) Configure(ctx context.Context, body []byte) error {
+	req, err := config.ParseRequest(body)
+	if err != nil {
+		return err
+	}
+	cfg, err := req.Build(m.opts.DataDir)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.current.Load() != nil {
+		return fmt.Errorf("%w: the KMS service is running; use reconfigure to change it", kms.ErrConflict)
+	}
+	if err := m.guardLocked(ctx, cfg); err != nil {
+		return err
+	}
+	if err := saveState(m.opts.DataDir, persisted{Format: stateFormat, Running: false, Config: cfg}); err != nil {
+		return err
+	}
+	m.state.Store(&snapshot{status: StatusConfigured, cfg: &cfg})
+	m.opts.Log.Info("KMS configured", "backend_type", cfg.BackendType)
+	return nil
+}
+
+// Reconfigure merges the fields present onto the stored configuration. A
+// running service is rebuilt, health-checked and swapped in; if that fails
+// the old one keeps serving and nothing changes.
+func (m *Manager) Reconfigure(ctx context.Context, body []byte) error {
+	req, err := config.ParseRequest(body)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	snap := m.state.Load()
+	var cfg config.Config
+	if snap.cfg == nil {
+		cfg, err = req.Build(m.opts.DataDir)
+	} else {
+		cfg, err = req.Merge(*snap.cfg, m.opts.DataDir)
+	}
+	if err != nil {
+		return err
+	}
+	if err := m.guardLocked(ctx, cfg); err != nil {
+		return err
+	}
+	old := m.current.Load()
+	if old == nil {
+		if err := saveState(m.opts.DataDir, persisted{Format: stateFormat, Config: cfg}); err != nil {
+			return err
+		}
+		m.state.Store(&snapshot{status: StatusConfigured, cfg: &cfg})
+		return nil
+	}
+	gen, err := m.build(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := saveState(m.opts.DataDir, persisted{Format: stateFormat, Running: true, Config: cfg}); err != nil {
+		gen.retire()
+		return err
+	}
+	m.publish(gen, cfg)
+	old.retire()
+	m.opts.Log.Info("KMS reconfigured", "backend_type", cfg.BackendType)
+	return nil
+}
+
+// guardLocked refuses a new configuration that would strand existing keys:
+// another backend type, or another local key directory or master key, while
+// the stored backend holds keys.
+func (m *Manager) guardLocked(ctx context.Context, next config.Config) error {
+	prev := m.state.Load().cfg
+	if prev == nil {
+		return nil
+	}
+	same := prev.BackendType == next.BackendType
+	if same && prev.Local != nil && next.Local != nil {
+		same = prev.Local.KeyDir == next.Local.KeyDir && prev.Local.MasterKey == next.Local.MasterKey
+	}
+	if same {
+		return nil
+	}
+	holds, err := m.opts.Backends.HoldsKeys(ctx, *prev)
+	if err != nil {
+		return err
+	}
+	if holds {
+		return fmt.Errorf("%w: the configured backend holds keys; changing the backend type, key directory or master key would strand them", kms.ErrConflict)
+	}
+	return nil
+}
+
+// Start starts the configured backend.
+func (m *Manager) Start(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.current.Load() != nil {
+		return fmt.Errorf("%w: the KMS service is already running", kms.ErrConflict)
+	}
+	if m.state.Load().cfg == nil {
+		return fmt.Errorf("%w: the KMS service is not configured", kms.ErrConflict)
+	}
+	return m.startLocked(ctx)
+}
+
+func (m *Manager) startLocked(ctx context.Context) error {
+	cfg := *m.state.Load().cfg
+	gen, err := m.build(ctx, cfg)
+	if err != nil {
+		m.state.Store(&snapshot{status: StatusError, errorMsg: publicMessage(err), cfg: &cfg})
+		return err
+	}
+	if err := saveState(m.opts.DataDir, persisted{Format: stateFormat, Running: true, Config: cfg}); err != nil {
+		gen.retire()
+		return err
+	}
+	m.publish(gen, cfg)
+	m.opts.Log.Info("KMS service started", "backend_type", cfg.BackendType)
+	return nil
+}
+
+// Stop stops the running service; the configuration is kept.
+func (m *Manager) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	snap := m.state.Load()
+	if snap.cfg == nil {
+		return nil
+	}
+	if err := saveState(m.opts.DataDir, persisted{Format: stateFormat, Running: false, Config: *snap.cfg}); err != nil {
+		return err
+	}
+	if g := m.current.Swap(nil); g != nil {
+		g.retire()
+		m.opts.Log.Info("KMS service stopped")
+	}
+	m.state.Store(&snapshot{status: StatusConfigured, cfg: snap.cfg})
+	return nil
+}
+
+// Shutdown stops the service without changing the persisted state, so it
+// starts again on the next boot.
+func (m *Manager) Shutdown() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if g := m.current.Swap(nil); g != nil {
+		g.retire()
+	}
+}
+
+// build opens a backend, checks its health, makes sure the default key
+// exists, and starts the generation's sweeper.
+func (m *Manager) build(ctx context.Context, cfg config.Config) (*generation, error) {
+	backend, err := m.opts.Backends.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := backend.Health(ctx); err != nil {
+		backend.Close()
+		return nil, fmt.Errorf("backend health check failed: %w", err)
+	}
+	svc := kms.NewService(backend, kms.Options{
+		Now: m.opts.Now, Rand: m.opts.Rand, DefaultKeyID: cfg.DefaultKeyID,
+		AllowImmediateDeletion: m.opts.AllowImmediateDeletion, Day: m.opts.Day, Log: m.opts.Log,
+	})
+	if cfg.DefaultKeyID != "" {
+		if err := svc.EnsureKey(ctx, cfg.DefaultKeyID, "default key"); err != nil {
+			backend.Close()
+			return nil, fmt.Errorf("creating the default key: %w", err)
+		}
+	}
+	gen := &generation{svc: svc}
+	gen.startSweeper(m.opts.SweepInterval, m.opts.Log)
+	return gen, nil
+}
+
+func (m *Manager) publish(gen *generation, cfg config.Config) {
+	m.current.Store(gen)
+	m.state.Store(&snapshot{status: StatusRunning, cfg: &cfg})
+}
+
+// Acquire returns the running service and a release function the caller
+// must call when done. Not running: an error wrapping kms.ErrUnavailable.
+func (m *Manager) Acquire() (*kms.Service, func(), error) {
+	for {
+		g := m.current.Load()
+		if g == nil {
+			return nil, nil, fmt.Errorf("%w: the KMS service is not running", kms.ErrUnavailable)
+		}
+		g.refs.Add(1)
+		if m.current.Load() == g {
+			return g.svc, g.release, nil
+		}
+		g.release() // swapped meanwhile: take the new one
+	}
+}
+
+// Status is a point-in-time view of the service.
+type Status struct {
+	Status   string
+	ErrorMsg string
+	Config   *config.Config // nil when not configured
+	// Healthy is set only while running.
+	Healthy *bool
+}
+
+// Status returns the state; while running it checks backend health
+// (bounded by ctx).
+func (m *Manager) Status(ctx context.Context) Status {
+	snap := m.state.Load()
+	st := Status{Status: snap.status, ErrorMsg: snap.errorMsg, Config: snap.cfg}
+	if svc, release, err := m.Acquire(); err == nil {
+		healthy := svc.Backend().Health(ctx) == nil
+		release()
+		st.Healthy = &healthy
+	}
+	return st
+}
+
+// Ready reports whether the service runs and its backend answers.
+func (m *Manager) Ready(ctx context.Context) error {
+	svc, release, err := m.Acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	return svc.Backend().Health(ctx)
+}
+
+// ClearCache drops every cached key and metadata entry of the running
+// service.
+func (m *Manager) ClearCache() error {
+	svc, release, err := m.Acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	svc.Backend().ClearCache()
+	return nil
+}
+
+// publicMessage is the text of an error safe to show in a status: domain
+// errors say what went wrong; anything else is summarized.
+func publicMessage(err error) string {
+	for _, e := range []error{kms.ErrInvalidRequest, kms.ErrConflict, kms.ErrUnavailable, kms.ErrCorrupt, kms.ErrNotImplemented} {
+		if errors.Is(err, e) {
+			return err.Error()
+		}
+	}
+	return "the backend could not be started (details in the server log)"
+}
