@@ -263,4 +263,3 @@ func logLevel(env []string) slog.Level {
 	}
 	return slog.LevelInfo
 }
-

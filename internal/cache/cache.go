@@ -50,12 +50,13 @@ func New[K comparable, V any](maxEntries int, ttl time.Duration, now func() time
 	}
 }
 
-func (c *Cache[K, V]) enabled() bool { return c.maxEntries > 0 && c.ttl > 0 }
+// Enabled reports whether the cache keeps anything.
+func (c *Cache[K, V]) Enabled() bool { return c.maxEntries > 0 && c.ttl > 0 }
 
 // Get returns the live value for k.
 func (c *Cache[K, V]) Get(k K) (V, bool) {
 	var zero V
-	if !c.enabled() {
+	if !c.Enabled() {
 		c.misses.Add(1)
 		return zero, false
 	}
@@ -84,7 +85,7 @@ func (c *Cache[K, V]) Get(k K) (V, bool) {
 // Put stores v under k, replacing (and evicting) any previous value and
 // evicting the least recently used entry when full.
 func (c *Cache[K, V]) Put(k K, v V) {
-	if !c.enabled() {
+	if !c.Enabled() {
 		c.evict(v)
 		return
 	}

@@ -6,15 +6,14 @@ package config
 
 // Summary is config_summary in /kms/status.
 type Summary struct {
-	BackendType    string          `json:"backend_type"`
-	DefaultKeyID   *string         `json:"default_key_id"`
-	TimeoutSeconds int             `json:"timeout_seconds"`
-	RetryAttempts  int             `json:"retry_attempts"`
-	EnableCache    bool            `json:"enable_cache"`
-	MaxCachedKeys  int             `json:"max_cached_keys"`
-	CacheTTL       int             `json:"cache_ttl_seconds"`
-	CacheSummary   *CacheSummary   `json:"cache_summary"`
-	BackendSummary *BackendSummary `json:"backend_summary"`
+	BackendType    string        `json:"backend_type"`
+	DefaultKeyID   *string       `json:"default_key_id"`
+	TimeoutSeconds int           `json:"timeout_seconds"`
+	RetryAttempts  int           `json:"retry_attempts"`
+	EnableCache    bool          `json:"enable_cache"`
+	CacheSummary   *CacheSummary `json:"cache_summary"`
+	// BackendSummary is a LocalSummary or a VaultSummary.
+	BackendSummary any `json:"backend_summary"`
 }
 
 // CacheSummary is null when the cache is disabled.
@@ -24,20 +23,24 @@ type CacheSummary struct {
 	EnableMetrics bool `json:"enable_metrics"`
 }
 
-// BackendSummary describes the backend without secrets. Fields that do not
-// apply to a backend type are omitted.
-type BackendSummary struct {
-	BackendType     string  `json:"backend_type"`
-	KeyDir          string  `json:"key_dir,omitempty"`
-	HasMasterKey    *bool   `json:"has_master_key,omitempty"`
-	FilePermissions *uint32 `json:"file_permissions,omitempty"`
-	Address         string  `json:"address,omitempty"`
-	AuthMethodType  string  `json:"auth_method_type,omitempty"`
-	Namespace       *string `json:"namespace,omitempty"`
-	MountPath       string  `json:"mount_path,omitempty"`
-	KVMount         string  `json:"kv_mount,omitempty"`
-	KeyPathPrefix   string  `json:"key_path_prefix,omitempty"`
-	SkipTLSVerify   *bool   `json:"skip_tls_verify,omitempty"`
+// LocalSummary describes a local backend without its master key.
+type LocalSummary struct {
+	BackendType     string `json:"backend_type"`
+	KeyDir          string `json:"key_dir"`
+	HasMasterKey    bool   `json:"has_master_key"`
+	FilePermissions uint32 `json:"file_permissions"`
+}
+
+// VaultSummary describes a Vault backend without its credentials.
+type VaultSummary struct {
+	BackendType    string  `json:"backend_type"`
+	Address        string  `json:"address"`
+	AuthMethodType string  `json:"auth_method_type"`
+	Namespace      *string `json:"namespace"`
+	MountPath      string  `json:"mount_path"`
+	KVMount        string  `json:"kv_mount"`
+	KeyPathPrefix  string  `json:"key_path_prefix"`
+	SkipTLSVerify  bool    `json:"skip_tls_verify"`
 }
 
 // Summary returns the secret-free summary.
@@ -48,25 +51,15 @@ func (c *Config) Summary() Summary {
 		TimeoutSeconds: c.TimeoutSeconds,
 		RetryAttempts:  c.RetryAttempts,
 		EnableCache:    c.EnableCache,
-		MaxCachedKeys:  c.MaxCachedKeys,
-		CacheTTL:       c.CacheTTLSeconds,
-		BackendSummary: &BackendSummary{BackendType: c.BackendType},
 	}
 	if c.EnableCache {
 		s.CacheSummary = &CacheSummary{MaxKeys: c.MaxCachedKeys, TTLSeconds: c.CacheTTLSeconds, EnableMetrics: true}
 	}
-	b := s.BackendSummary
 	if l := c.Local; l != nil {
-		has, perm := l.MasterKey != "", l.FilePermissions
-		b.KeyDir, b.HasMasterKey, b.FilePermissions = l.KeyDir, &has, &perm
+		s.BackendSummary = LocalSummary{c.BackendType, l.KeyDir, l.MasterKey != "", l.FilePermissions}
 	}
 	if v := c.Vault; v != nil {
-		skip := v.SkipTLSVerify
-		b.Address, b.AuthMethodType, b.Namespace = v.Address, v.Auth.Method, optional(v.Namespace)
-		b.MountPath, b.SkipTLSVerify = v.MountPath, &skip
-		if c.BackendType == BackendVault {
-			b.KVMount, b.KeyPathPrefix = v.KVMount, v.KeyPathPrefix
-		}
+		s.BackendSummary = VaultSummary{c.BackendType, v.Address, v.Auth.Method, optional(v.Namespace), v.MountPath, v.KVMount, v.KeyPathPrefix, v.SkipTLSVerify}
 	}
 	return s
 }

@@ -97,7 +97,6 @@ type unsealed struct {
 	wiped    bool
 	meta     kms.Metadata
 	material map[uint32][]byte
-	revision uint64
 }
 
 func (u *unsealed) wipe() {
@@ -139,11 +138,21 @@ func (k *Keyring) Create(ctx context.Context, meta kms.Metadata) (kms.Metadata, 
 
 // Describe returns the metadata, from cache when warm.
 func (k *Keyring) Describe(ctx context.Context, id string) (kms.Metadata, error) {
-	u, err := k.get(ctx, id)
+	return k.metadata(ctx, id)
+}
+
+// metadata returns a copy of the key's metadata, wiping the material when
+// the record did not go into the cache.
+func (k *Keyring) metadata(ctx context.Context, id string) (kms.Metadata, error) {
+	u, owned, err := k.load(ctx, id, true)
 	if err != nil {
 		return kms.Metadata{}, err
 	}
-	return u.meta.Clone(), nil
+	meta := u.meta.Clone()
+	if owned {
+		u.wipe()
+	}
+	return meta, nil
 }
 
 // List returns one page of keys. A record that cannot be opened is listed
@@ -156,10 +165,10 @@ func (k *Keyring) List(ctx context.Context, after string, limit int) (kms.ListPa
 	page := kms.ListPage{More: more}
 	for _, name := range names {
 		page.Last = name
-		u, err := k.get(ctx, name)
+		meta, err := k.metadata(ctx, name)
 		switch {
 		case err == nil:
-			page.Keys = append(page.Keys, u.meta.Clone())
+			page.Keys = append(page.Keys, meta)
 		case errors.Is(err, kms.ErrNotFound):
 		case errors.Is(err, kms.ErrCorrupt):
 			page.Unreadable = append(page.Unreadable, name)
@@ -283,59 +292,76 @@ func (k *Keyring) Unwrap(ctx context.Context, id string, ver uint32, ciphertext,
 	return out, err
 }
 
-// withAEAD runs f with an AES-GCM AEAD for the key version, holding the
-// cached entry's read lock so the material cannot be wiped underneath.
+// withAEAD runs f with an AES-GCM AEAD for the key version. A cached
+// entry's read lock is held meanwhile so the material cannot be wiped
+// underneath; an entry evicted between lookup and lock is looked up again,
+// and after a few such races the record is loaded privately.
 func (k *Keyring) withAEAD(ctx context.Context, id string, ver uint32, f func(cipher.AEAD) error) error {
-	for {
-		u, err := k.get(ctx, id)
+	for attempt := 0; ; attempt++ {
+		u, owned, err := k.load(ctx, id, attempt < 3)
 		if err != nil {
 			return err
 		}
+		if owned {
+			err = u.useAEAD(ver, f)
+			u.wipe()
+			return err
+		}
 		u.mu.RLock()
-		if u.wiped { // evicted between get and lock: load again
+		if u.wiped {
 			u.mu.RUnlock()
 			continue
 		}
-		material, ok := u.material[ver]
-		if !ok {
-			u.mu.RUnlock()
-			return fmt.Errorf("%w: the blob names key version %d, which the key does not have", kms.ErrInvalidCiphertext, ver)
-		}
-		block, err := aes.NewCipher(material)
-		if err != nil {
-			u.mu.RUnlock()
-			return fmt.Errorf("keyring: %w", err)
-		}
-		aead, err := cipher.NewGCM(block)
-		if err != nil {
-			u.mu.RUnlock()
-			return fmt.Errorf("keyring: %w", err)
-		}
-		err = f(aead)
+		err = u.useAEAD(ver, f)
 		u.mu.RUnlock()
 		return err
 	}
 }
 
-// get returns the unsealed record, from cache or from the store.
-func (k *Keyring) get(ctx context.Context, id string) (*unsealed, error) {
-	if u, ok := k.cache.Get(id); ok {
-		return u, nil
+// useAEAD builds the AEAD for a version's material and runs f with it. The
+// caller guarantees the material is not wiped meanwhile.
+func (u *unsealed) useAEAD(ver uint32, f func(cipher.AEAD) error) error {
+	material, ok := u.material[ver]
+	if !ok {
+		return fmt.Errorf("%w: the blob names key version %d, which the key does not have", kms.ErrInvalidCiphertext, ver)
+	}
+	block, err := aes.NewCipher(material)
+	if err != nil {
+		return fmt.Errorf("keyring: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return fmt.Errorf("keyring: %w", err)
+	}
+	return f(aead)
+}
+
+// load returns the unsealed record: from the cache when useCache and warm,
+// else from the store. owned is true when the record is not shared through
+// the cache: the caller must wipe it when done.
+func (k *Keyring) load(ctx context.Context, id string, useCache bool) (u *unsealed, owned bool, err error) {
+	if useCache {
+		if u, ok := k.cache.Get(id); ok {
+			return u, false, nil
+		}
 	}
 	entry, err := k.store.Get(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	rec, err := k.open(ctx, id, entry.Value)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	u := &unsealed{meta: rec.Metadata, material: make(map[uint32][]byte, len(rec.Versions)), revision: entry.Revision}
+	u = &unsealed{meta: rec.Metadata, material: make(map[uint32][]byte, len(rec.Versions))}
 	for _, v := range rec.Versions {
 		u.material[v.Version] = v.Material
 	}
-	k.cache.Put(id, u)
-	return u, nil
+	if useCache && k.cache.Enabled() {
+		k.cache.Put(id, u)
+		return u, false, nil
+	}
+	return u, true, nil
 }
 
 func (k *Keyring) seal(ctx context.Context, rec *record) ([]byte, error) {

@@ -52,10 +52,13 @@ func putScratch(s *scratch) {
 type payloadKind uint8
 
 const (
-	payloadComputed   payloadKind = iota // hex(sha256(body)); no header sent (e.g. KMS clients)
-	payloadHeaderHash                    // x-amz-content-sha256 holds a hash; must match the body
-	payloadLiteral                       // UNSIGNED-PAYLOAD (header, or implied by presigning)
+	payloadComputed   payloadKind = iota // hex(sha256(body)); header form without the header (e.g. KMS clients)
+	payloadHeaderHash                    // x-amz-content-sha256 holds a hash; signed as sent, must match the body
+	payloadLiteral                       // UNSIGNED-PAYLOAD, from the header or implied by S3 presigning
+	payloadPresigned                     // presigned non-S3 without the header: hash of body, or UNSIGNED-PAYLOAD
 )
+
+const unsignedPayload = "UNSIGNED-PAYLOAD"
 
 type payloadSpec struct {
 	kind  payloadKind
@@ -63,6 +66,25 @@ type payloadSpec struct {
 }
 
 func (p payloadSpec) needsBodyHash() bool { return p.kind != payloadLiteral }
+
+// candidates is the number of payload lines to try.
+func (p payloadSpec) candidates() int {
+	if p.kind == payloadPresigned {
+		return 2
+	}
+	return 1
+}
+
+// appendLine appends the i-th candidate payload line.
+func (p payloadSpec) appendLine(dst []byte, i int, bodySum *[sha256.Size]byte) []byte {
+	switch {
+	case p.kind == payloadComputed, p.kind == payloadPresigned && i == 0:
+		return hex.AppendEncode(dst, bodySum[:])
+	case p.kind == payloadPresigned:
+		return append(dst, unsignedPayload...)
+	}
+	return append(dst, p.value...)
+}
 
 // matches reports whether the header hash (any hex case) equals sum.
 func (p payloadSpec) matches(sum *[sha256.Size]byte) bool {
@@ -73,23 +95,28 @@ func (p payloadSpec) matches(sum *[sha256.Size]byte) bool {
 	return got == *sum
 }
 
-// payloadMode decides the payload line from x-amz-content-sha256: a hash is
+// payloadMode decides the payload line from x-amz-content-sha256. A hash is
 // signed as sent and later checked against the body; UNSIGNED-PAYLOAD is
-// signed literally; without the header, the header form signs
-// hex(sha256(body)) and the presigned form signs UNSIGNED-PAYLOAD.
-func payloadMode(r *http.Request, presigned bool) (payloadSpec, error) {
+// signed literally. Without the header, the header form signs
+// hex(sha256(body)) (what KMS-style clients do), an S3 presigned URL signs
+// UNSIGNED-PAYLOAD (S3's rule), and other presigned URLs may sign either
+// (botocore and the SigV4 test suite hash the body, the Go SDK's PresignHTTP
+// takes whatever the caller passes, typically UNSIGNED-PAYLOAD).
+func payloadMode(r *http.Request, a *authParams) (payloadSpec, error) {
 	v := r.Header["X-Amz-Content-Sha256"]
 	switch {
 	case len(v) > 1:
 		return payloadSpec{}, malformed("multiple x-amz-content-sha256 headers")
-	case len(v) == 0 && presigned:
-		return payloadSpec{kind: payloadLiteral, value: "UNSIGNED-PAYLOAD"}, nil
+	case len(v) == 0 && a.presigned && a.service == "s3":
+		return payloadSpec{kind: payloadLiteral, value: unsignedPayload}, nil
+	case len(v) == 0 && a.presigned:
+		return payloadSpec{kind: payloadPresigned}, nil
 	case len(v) == 0:
 		return payloadSpec{kind: payloadComputed}, nil
 	}
 	h := v[0]
 	switch {
-	case h == "UNSIGNED-PAYLOAD":
+	case h == unsignedPayload:
 		return payloadSpec{kind: payloadLiteral, value: h}, nil
 	case len(h) == 64 && isHex(h):
 		return payloadSpec{kind: payloadHeaderHash, value: h}, nil
@@ -99,10 +126,11 @@ func payloadMode(r *http.Request, presigned bool) (payloadSpec, error) {
 	return payloadSpec{}, malformed("invalid x-amz-content-sha256 value")
 }
 
-// buildRest writes everything after the canonical URI:
+// buildRest writes everything after the canonical URI except the payload
+// line, which depends on the candidate:
 //
-//	\n query \n canonical headers \n signed headers \n payload
-func (s *scratch) buildRest(r *http.Request, query string, a *authParams, p payloadSpec, bodySum *[sha256.Size]byte) error {
+//	\n query \n canonical headers \n signed headers \n
+func (s *scratch) buildRest(r *http.Request, query string, a *authParams) error {
 	b := append(s.rest[:0], '\n')
 	var err error
 	if b, err = s.appendCanonicalQuery(b, query, a.presigned); err != nil {
@@ -113,11 +141,6 @@ func (s *scratch) buildRest(r *http.Request, query string, a *authParams, p payl
 	b = append(b, '\n')
 	b = append(b, a.signedHeaders...)
 	b = append(b, '\n')
-	if p.kind == payloadComputed {
-		b = hex.AppendEncode(b, bodySum[:])
-	} else {
-		b = append(b, p.value...)
-	}
 	s.rest = b
 	return nil
 }
@@ -202,7 +225,7 @@ func appendCanonicalHeaders(dst []byte, r *http.Request, signed string) []byte {
 		switch name {
 		case "host":
 			host := r.Host
-			if host == "" {
+			if host == "" && r.URL != nil {
 				host = r.URL.Host
 			}
 			dst = appendTrimmedValue(dst, host)

@@ -354,7 +354,7 @@ func checkAmzHeadersSigned(r *http.Request, a *authParams) error {
 func wireTarget(r *http.Request) (path, query string) {
 	if ru := r.RequestURI; ru != "" && ru[0] == '/' {
 		path, query, _ = strings.Cut(ru, "?")
-	} else {
+	} else if r.URL != nil {
 		path, query = r.URL.EscapedPath(), r.URL.RawQuery
 	}
 	if path == "" {
@@ -395,13 +395,22 @@ func isRegion(s string) bool {
 // letters, i.e. a valid canonical (lowercased) header name.
 func isLowerToken(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
+		if !lowerTokenChar[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+var lowerTokenChar = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range []byte("!#$%&'*+-.^_`|~") {
+		t[c] = true
+	}
+	return t
+}()

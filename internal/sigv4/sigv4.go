@@ -2,67 +2,83 @@
 // on the server side, in both the Authorization header form and the presigned
 // query-string form.
 //
-// The verifier reproduces the canonical request the client signed and compares
-// HMAC-SHA256 signatures in constant time. Clients it is tested against: the
-// AWS SDK for Go v2 signer, botocore (Python SDK / AWS CLI), and the published
-// AWS SigV4 test suite.
+// The verifier rebuilds the canonical request the client signed and compares
+// HMAC-SHA256 signatures in constant time. It is tested against the published
+// AWS SigV4 test suite, the AWS S3 documentation examples, the AWS SDK for Go
+// v2 signer and botocore (the AWS CLI / boto3 signer), over real HTTP.
 //
 // # What the caller must provide
 //
-//   - The complete request body, already read, as the body argument. The
-//     payload hash in the canonical request is computed from it (or checked
-//     against the x-amz-content-sha256 header). Read the body first (with a
-//     size limit), then call Verify, then act on the request.
+//   - The complete request body, already read (with a size limit), as the
+//     body argument: read the body, then call Verify, then act on the
+//     request. The payload line of the canonical request is computed from it
+//     or checked against the x-amz-content-sha256 header.
 //   - The request as received by net/http. The canonical URI and query are
-//     taken from r.RequestURI (the exact request-target the client sent) so
-//     that middleware such as http.StripPrefix that rewrites r.URL does not
-//     break verification, and so that escapes such as "%7E" are seen exactly
-//     as sent (r.URL.EscapedPath re-encodes them). Only when RequestURI is
-//     empty or not in origin form ("/..."), as for client-side requests
-//     built with http.NewRequest, is r.URL used.
-//   - The host is taken from r.Host (net/http moves the Host header there),
-//     falling back to r.URL.Host. Behind a reverse proxy that rewrites Host,
-//     restore the client's Host (from a trusted header) before calling Verify.
+//     taken from r.RequestURI, the exact request-target the client sent, so
+//     that middleware rewriting r.URL (http.StripPrefix) does not break
+//     verification and escapes are seen as sent (r.URL.EscapedPath would
+//     re-encode "%7E" as "~" or raw UTF-8 as "%E1..."). Only when RequestURI
+//     is empty or not in origin form ("/..."), as for requests built with
+//     http.NewRequest, is r.URL used.
+//   - The host comes from r.Host (net/http moves the Host header there),
+//     falling back to r.URL.Host. Behind a proxy that rewrites Host, restore
+//     the client's Host (from a trusted header) before calling Verify.
 //
-// # Canonicalization rules (and why)
+// # Canonicalization (and why)
 //
 //   - Service "s3": the canonical URI is the path as sent, percent-decoded and
-//     re-encoded once with SigV4 rules (so "$" and "%24" both become "%24",
-//     "%7E" becomes "~"; an escaped slash stays "%2F"), never normalized. This
-//     is what the AWS S3 documentation examples sign and what S3 clients (Go
-//     SDK, botocore, minio-go) produce. If the client sent a non-canonical
-//     spelling, the path exactly as sent is also tried (one more HMAC, only
-//     for such paths), for clients that sign their wire form verbatim.
-//   - Other services (e.g. "kms"): the canonical URI is the path as sent with
-//     dot segments and repeated slashes removed, then URI-encoded once more
-//     ("%" becomes "%25"). This is the generic SigV4 rule used by botocore and
-//     by the published test suite. The AWS SDK for Go v2 encodes the same way
-//     but does not normalize, so when normalization changes the path the
-//     un-normalized form is also tried (one more HMAC, only for such paths).
-//   - Query: every name and value is percent-decoded ("+" decodes to a space,
-//     as net/url and the Go SDK do) and re-encoded with the RFC 3986
-//     unreserved set left alone, then pairs are sorted by name, then value.
-//     An invalid percent escape is rejected as malformed.
-//   - Header values are trimmed and runs of spaces collapsed; repeated headers
-//     are joined with ",".
+//     re-encoded once with SigV4 rules ("$" and "%24" both become "%24",
+//     "%7E" becomes "~", an escaped slash stays "%2F"), never normalized. This
+//     is what the S3 documentation examples sign and what S3 clients (Go SDK,
+//     botocore, minio-go) produce.
+//   - Other services ("kms", ...): the path as sent, with "." and ".."
+//     segments and repeated slashes removed, URI-encoded once more ("%"
+//     becomes "%25"): the generic SigV4 rule, used by botocore and the test
+//     suite. Accepting the normalized form is only safe if the router also
+//     cleans paths; net/http's ServeMux does (it redirects such paths).
+//   - Query: each name and value is percent-decoded ("+" is a space, as
+//     net/url decodes it for the handler, so the signature covers what the
+//     handler sees) and re-encoded leaving only RFC 3986 unreserved
+//     characters; pairs are sorted by name, then value. An invalid percent
+//     escape is ErrMalformed.
+//   - Header values are trimmed and runs of spaces collapsed; repeated
+//     headers are joined with ",".
+//   - Payload line: x-amz-content-sha256 when present (a hash must then match
+//     sha256(body); UNSIGNED-PAYLOAD is accepted). Without it: the header form
+//     signs hex(sha256(body)) (KMS-style clients send no header), an S3
+//     presigned URL signs UNSIGNED-PAYLOAD, and a non-S3 presigned URL may
+//     sign either (botocore hashes the body; the Go SDK's PresignHTTP signs
+//     what its caller passes, usually UNSIGNED-PAYLOAD).
+//
+// Client differences that the rules above cannot reconcile are handled by
+// trying a second candidate, only when they can matter: the verbatim S3 path
+// when it is not in canonical form (signers that sign what they send), the
+// un-normalized path for non-S3 services (the Go SDK does not normalize), and
+// the two payload lines of a non-S3 presigned URL. All candidates are always
+// computed before deciding, so timing does not reveal which one matched. A
+// candidate binds the exact request bytes it was derived from, so this never
+// lets one signed request stand for a different one.
 //
 // # Deliberate strictness
 //
-//   - SignedHeaders must be lowercase, sorted, without duplicates, and must
-//     include "host", and (header form) the header that carries the request
-//     time ("x-amz-date", or "date" when the Date header is used).
-//   - Every x-amz-* header in the request must be signed, as S3 requires, so
-//     that an unsigned x-amz-* header cannot be slipped into a signed request.
-//     Presigned requests are exempt for x-amz-date (ignored; the query carries
-//     the time) and x-amz-content-sha256 (bound through the payload line).
-//   - The signature must be 64 lowercase hex characters, so a signature has a
-//     single spelling (relevant to anyone de-duplicating by signature).
+//   - SignedHeaders must be lowercase, sorted, without duplicates, and
+//     include "host" and, in the header form, the header carrying the request
+//     time (x-amz-date, or date when only the Date header is sent).
+//   - Every x-amz-* header in the request must be signed (S3's rule), so an
+//     unsigned x-amz-* header cannot be slipped into a signed request.
+//     Presigned requests are exempt for x-amz-date (ignored: the query
+//     carries the time) and x-amz-content-sha256 (bound via the payload line).
+//   - The signature must be 64 lowercase hex characters: one spelling only.
 //   - A credential scope naming a service other than the configured ones
-//     ("s3" and "kms" by default) is rejected as ErrMalformed, before any
-//     secret is looked up.
+//     ("s3" and "kms" by default; see WithServices) is ErrMalformed, decided
+//     before any secret is looked up. Any region is accepted.
+//   - Presigned: X-Amz-Expires is required, 1..604800 seconds; the URL is
+//     valid from X-Amz-Date - maxSkew until X-Amz-Date + X-Amz-Expires.
+//   - A request carrying both an Authorization header and X-Amz-Algorithm or
+//     X-Amz-Signature query parameters is ErrMalformed.
 //   - Streaming payloads (STREAMING-*) are not supported: ErrMalformed.
-//   - X-Amz-Security-Token is treated as ordinary signed data; this package has
-//     no notion of temporary credentials.
+//   - X-Amz-Security-Token is ordinary signed data; this package has no
+//     notion of temporary credentials.
 package sigv4
 
 import (
@@ -155,7 +171,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKey string, err e
 	if err != nil {
 		return "", err
 	}
-	payload, err := payloadMode(r, a.presigned)
+	payload, err := payloadMode(r, &a)
 	if err != nil {
 		return "", err
 	}
@@ -172,30 +188,32 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKey string, err e
 	if payload.needsBodyHash() {
 		bodySum = sha256.Sum256(body)
 	}
-	if err := s.buildRest(r, query, &a, payload, &bodySum); err != nil {
+	if err := s.buildRest(r, query, &a); err != nil {
 		return "", err
 	}
 
-	// Compute every candidate before deciding, so the time taken does not
-	// depend on which candidate (if any) matched.
+	// Every candidate canonical request is computed before deciding, so the
+	// time taken does not depend on which candidate (if any) matched. There
+	// is one candidate except for the compatibility cases described in the
+	// package documentation (at most four HMACs in all).
 	match := 0
 	if a.service == "s3" {
 		var ok bool
 		if s.uri, ok = appendS3Path(s.uri[:0], path); !ok {
 			return "", malformed("invalid percent-encoding in path")
 		}
-		match |= v.checkCandidate(s, r, &a, &key)
+		match |= v.checkPayloads(s, r, &a, &key, payload, &bodySum)
 		if string(s.uri) != path {
 			s.uri = append(s.uri[:0], path...)
-			match |= v.checkCandidate(s, r, &a, &key)
+			match |= v.checkPayloads(s, r, &a, &key, payload, &bodySum)
 		}
 	} else {
 		norm := normalizePath(path)
 		s.uri = appendEscapedPath(s.uri[:0], norm)
-		match |= v.checkCandidate(s, r, &a, &key)
+		match |= v.checkPayloads(s, r, &a, &key, payload, &bodySum)
 		if norm != path {
 			s.uri = appendEscapedPath(s.uri[:0], path)
-			match |= v.checkCandidate(s, r, &a, &key)
+			match |= v.checkPayloads(s, r, &a, &key, payload, &bodySum)
 		}
 	}
 	if match != 1 {
@@ -207,8 +225,22 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKey string, err e
 	return a.accessKey, nil
 }
 
-// checkCandidate hashes the canonical request for the URI in s.uri, signs the
-// resulting string to sign and returns 1 if it equals the client's signature.
+// checkPayloads tries the canonical URI in s.uri with each candidate payload
+// line and returns 1 if one of them carries the client's signature.
+func (v *Verifier) checkPayloads(s *scratch, r *http.Request, a *authParams, key *[32]byte, p payloadSpec, bodySum *[sha256.Size]byte) int {
+	match := 0
+	restLen := len(s.rest)
+	for i := 0; i < p.candidates(); i++ {
+		s.rest = p.appendLine(s.rest[:restLen], i, bodySum)
+		match |= v.checkCandidate(s, r, a, key)
+	}
+	s.rest = s.rest[:restLen]
+	return match
+}
+
+// checkCandidate hashes the canonical request (method, s.uri, s.rest), signs
+// the resulting string to sign and returns 1 if it equals the client's
+// signature.
 func (v *Verifier) checkCandidate(s *scratch, r *http.Request, a *authParams, key *[32]byte) int {
 	method := r.Method
 	if method == "" {

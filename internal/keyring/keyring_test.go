@@ -1,0 +1,103 @@
+package keyring_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/backend/local"
+	"github.com/keyward/keyward/internal/keyring"
+	"github.com/keyward/keyward/internal/keyring/keyringtest"
+	"github.com/keyward/keyward/internal/kms"
+	"github.com/keyward/keyward/internal/kms/kmstest"
+)
+
+func openLocal(t *testing.T, dir string, cacheEntries int) *keyring.Keyring {
+	t.Helper()
+	store, err := local.OpenFileStore(filepath.Join(dir, "keys"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := local.NewRootKeySealer(filepath.Join(dir, local.DefaultRootKeyFile), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := keyring.New(keyring.Options{Store: store, Sealer: sealer, Rand: rand.Reader, Now: time.Now, CacheEntries: cacheEntries, CacheTTL: time.Minute})
+	t.Cleanup(func() { kr.Close() })
+	return kr
+}
+
+// TestConformanceLocal runs the backend suite on the real local key
+// directory, with and without the cache.
+func TestConformanceLocal(t *testing.T) {
+	for _, entries := range []int{0, 100} {
+		kmstest.Run(t, func(t *testing.T) (kms.Backend, func() kms.Backend) {
+			dir := t.TempDir()
+			return openLocal(t, dir, entries), func() kms.Backend { return openLocal(t, dir, entries) }
+		})
+	}
+}
+
+func TestConformanceMemory(t *testing.T) {
+	kmstest.Run(t, func(t *testing.T) (kms.Backend, func() kms.Backend) {
+		store, sealer := keyringtest.NewMemStore(), keyringtest.NewGCMSealer()
+		open := func() kms.Backend {
+			return keyring.New(keyring.Options{Store: store, Sealer: sealer, Rand: rand.Reader, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute})
+		}
+		return open(), open
+	})
+}
+
+// TestSwappedRecordIsRefused copies one key's file over another's: the key
+// id is bound into the sealed record, so the swap is detected, not used.
+func TestSwappedRecordIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	kr := openLocal(t, dir, 0)
+	ctx := context.Background()
+	for _, id := range []string{"a", "b"} {
+		if _, err := kr.Create(ctx, kms.Metadata{ID: id, State: kms.StateEnabled, Usage: kms.UsageEncryptDecrypt}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "keys", "a.key"))
+	if err := os.WriteFile(filepath.Join(dir, "keys", "b.key"), a, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kr.Describe(ctx, "b"); !errors.Is(err, kms.ErrCorrupt) {
+		t.Fatalf("swapped record: %v", err)
+	}
+	page, err := kr.List(ctx, "", 10)
+	if err != nil || len(page.Keys) != 1 || len(page.Unreadable) != 1 || page.Unreadable[0] != "b" {
+		t.Fatalf("list: %+v %v", page, err)
+	}
+}
+
+// TestEvictionWipesMaterial checks that material leaving the cache is
+// overwritten while a blob made before still decrypts (reloaded).
+func TestEvictionWipesMaterial(t *testing.T) {
+	kr := openLocal(t, t.TempDir(), 1)
+	ctx := context.Background()
+	kr.Create(ctx, kms.Metadata{ID: "x", State: kms.StateEnabled})
+	kr.Create(ctx, kms.Metadata{ID: "y", State: kms.StateEnabled})
+	ct, err := kr.Wrap(ctx, "x", 1, []byte("0123456789abcdef"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	material := keyring.CachedMaterialForTest(kr, "x", 1)
+	if len(material) != 32 {
+		t.Fatal("x not cached")
+	}
+	kr.Describe(ctx, "y") // evicts x (one entry)
+	for _, b := range material {
+		if b != 0 {
+			t.Fatal("evicted material not wiped")
+		}
+	}
+	if _, err := kr.Unwrap(ctx, "x", 1, ct, nil); err != nil {
+		t.Fatal(err)
+	}
+}
