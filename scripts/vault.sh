@@ -37,6 +37,9 @@ readonly SCRIPT_DIR REPO_ROOT VAULT_HOME VAULT_BIN
 # Set by cmd_build, removed by cleanup_build on exit.
 BUILD_TMP=""
 BUILD_OUT_PARTIAL=""
+# Set when this invocation launched a server: stopped again if we fail.
+LAUNCHED_PID=""
+LAUNCHED_PIDFILE=""
 
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() {
@@ -48,6 +51,21 @@ on_err() {
 	printf '%s: error: command failed (exit %s) at line %s: %s\n' "$PROG" "$rc" "$line" "$cmd" >&2
 }
 trap 'on_err "$?" "$LINENO" "$BASH_COMMAND"' ERR
+
+# on_exit: remove build leftovers; if this invocation started a server and
+# then failed (health timeout, init/unseal error...), stop that server again.
+on_exit() {
+	local rc=$?
+	trap - ERR
+	cleanup_build
+	if ((rc != 0)) && [[ -n "$LAUNCHED_PID" ]] && is_vault_pid "$LAUNCHED_PID"; then
+		printf '%s: stopping the vault server started by this failed run (pid %s)\n' "$PROG" "$LAUNCHED_PID" >&2
+		kill -TERM "$LAUNCHED_PID" 2>/dev/null || true
+		rm -f -- "$LAUNCHED_PIDFILE"
+	fi
+	# The script exits with rc: an EXIT trap that does not call exit keeps it.
+}
+trap on_exit EXIT
 
 usage() {
 	cat <<EOF
@@ -140,7 +158,6 @@ cmd_build() {
 
 	BUILD_TMP="$(mktemp -d "${TMPDIR:-/tmp}/keyward-vault-build.XXXXXX")" ||
 		die "cannot create a temporary directory"
-	trap cleanup_build EXIT
 	log "building Vault v$VAULT_VERSION in $BUILD_TMP (first build: ~5 min, CPU heavy)"
 
 	vault_dir="$(module_dir "$VAULT_MODULE@v$VAULT_VERSION")"
@@ -320,6 +337,8 @@ cmd_start_dev() {
 		pid="$(launch "$logf" server -dev -dev-root-token-id=root \
 			-dev-listen-address="127.0.0.1:$port" -dev-no-store-token)"
 		printf '%s\n' "$pid" >"$pidf"
+		LAUNCHED_PID="$pid"
+		LAUNCHED_PIDFILE="$pidf"
 		log "started dev server (pid $pid, log $logf)"
 	fi
 	wait_for_health "$addr" "$pid" "$logf" 30 '^200$'
@@ -397,6 +416,8 @@ EOF
 		printf '==== %s %s: starting vault server on %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$PROG" "$addr" >>"$logf"
 		pid="$(launch "$logf" server -config="$cfg")"
 		printf '%s\n' "$pid" >"$pidf"
+		LAUNCHED_PID="$pid"
+		LAUNCHED_PIDFILE="$pidf"
 		log "started file-storage server (pid $pid, data $dir/data, log $logf)"
 	fi
 	# 200 active, 429 standby, 501 not initialised, 503 sealed, ...

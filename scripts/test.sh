@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole Keyward test suite, exactly as CI runs it:
+#   format and vet checks, every unit and end-to-end test (race detector on),
+#   then every fuzz target for a short bounded time.
+# Usage: scripts/test.sh            (FUZZTIME=10s by default; FUZZTIME=0 skips fuzzing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME="${FUZZTIME:-10s}"
+
+for tool in curl python3; do
+	command -v "$tool" >/dev/null || { echo "test.sh: $tool is required (independent SigV4 signers in e2e)" >&2; exit 1; }
+done
+python3 -c 'import botocore' 2>/dev/null || { echo "test.sh: python3 botocore is required (e2e signs with it)" >&2; exit 1; }
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt wants to rewrite:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test (race detector on)"
+go test -race -count=1 -timeout 20m ./...
+
+if [ "$FUZZTIME" != "0" ]; then
+	echo "== fuzzing each target for $FUZZTIME"
+	# Every func FuzzXxx in the tree, by package.
+	grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
+		pkg="./$(dirname "${file#./}")"
+		for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
+			echo "-- $pkg $target"
+			go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" >/tmp/keyward-fuzz.log 2>&1 || {
+				cat /tmp/keyward-fuzz.log; echo "fuzz target $target failed" >&2; exit 1; }
+			tail -n 1 /tmp/keyward-fuzz.log
+		done
+	done
+fi
+echo "== all tests passed"
