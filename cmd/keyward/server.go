@@ -132,7 +132,7 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := fsutil.EnsurePrivateDir(dataDir); err != nil {
+	if err := fsutil.SecureDir(dataDir); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
 

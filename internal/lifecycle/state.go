@@ -30,7 +30,7 @@ func saveState(dataDir string, st persisted) error {
 		return err
 	}
 	defer clear(b)
-	if err := fsutil.WriteFileAtomic(filepath.Join(dataDir, stateFile), b, 0o600); err != nil {
+	if err := fsutil.PublishReplace(dataDir, filepath.Join(dataDir, stateFile), b, 0o600); err != nil {
 		return fmt.Errorf("persisting the KMS configuration: %w", err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/keyward/keyward/internal/fsutil"
 	"io"
 	"io/fs"
 	"os"
@@ -153,7 +154,7 @@ func newPassphraseSealer(path string, passphrase []byte, rand io.Reader, cost kd
 		rand = crand.Reader
 	}
 	for range 2 {
-		b, err := readSmallFile(path, maxParamsFile)
+		b, err := fsutil.ReadSmallFile(path, maxParamsFile)
 		switch {
 		case err == nil:
 			p, err := parseKDFParams(b)
@@ -167,7 +168,7 @@ func newPassphraseSealer(path string, passphrase []byte, rand io.Reader, cost kd
 				return s, err
 			}
 			// Another process created it first: use theirs.
-		case errors.Is(err, errNotRegular), errors.Is(err, errTooLarge):
+		case errors.Is(err, fsutil.ErrNotRegular), errors.Is(err, fsutil.ErrTooLarge):
 			return nil, fmt.Errorf("local: KDF parameter file %s: %v: %w", path, err, kms.ErrCorrupt)
 		default:
 			return nil, unavailable(err)
@@ -224,7 +225,7 @@ func createParams(path string, passphrase []byte, rand io.Reader, cost kdfCost) 
 		s.Close()
 		return nil, unavailable(err)
 	}
-	if err := publishExclusive(dir, path, append(b, '\n'), 0o600); err != nil {
+	if err := fsutil.PublishExclusive(dir, path, append(b, '\n'), 0o600); err != nil {
 		s.Close()
 		if errors.Is(err, fs.ErrExist) {
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/keyward/keyward/internal/fsutil"
 	"hash/crc32"
 	"io"
 	"io/fs"
@@ -188,7 +189,7 @@ func NewRootKeySealer(rootKeyPath string, rand io.Reader) (*AEADSealer, error) {
 		rand = crand.Reader
 	}
 	for range 2 {
-		b, err := readSmallFile(rootKeyPath, 4096)
+		b, err := fsutil.ReadSmallFile(rootKeyPath, 4096)
 		switch {
 		case err == nil:
 			return openRootKey(rootKeyPath, b, rand)
@@ -197,7 +198,7 @@ func NewRootKeySealer(rootKeyPath string, rand io.Reader) (*AEADSealer, error) {
 				return nil, err
 			}
 			// Created, or lost the race to another creator: read it back.
-		case errors.Is(err, errNotRegular), errors.Is(err, errTooLarge):
+		case errors.Is(err, fsutil.ErrNotRegular), errors.Is(err, fsutil.ErrTooLarge):
 			return nil, fmt.Errorf("local: root key file %s: %v: %w", rootKeyPath, err, kms.ErrCorrupt)
 		default:
 			return nil, unavailable(err)
@@ -230,7 +231,7 @@ func createRootKey(path string, rand io.Reader) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return unavailable(err)
 	}
-	err := publishExclusive(dir, path, b, 0o600)
+	err := fsutil.PublishExclusive(dir, path, b, 0o600)
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return unavailable(err)
 	}

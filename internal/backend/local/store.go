@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/keyward/keyward/internal/fsutil"
 	"io/fs"
 	"math"
 	"os"
@@ -94,7 +95,7 @@ func OpenFileStore(dir string, perm os.FileMode) (*FileStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: key directory %s: %v: %w", dir, err, kms.ErrInvalidRequest)
 	}
-	if err := secureDir(abs); err != nil {
+	if err := fsutil.SecureDir(abs); err != nil {
 		return nil, fmt.Errorf("local: key directory: %v: %w", err, kms.ErrUnavailable)
 	}
 	entries, err := os.ReadDir(abs)
@@ -102,7 +103,7 @@ func OpenFileStore(dir string, perm os.FileMode) (*FileStore, error) {
 		return nil, fmt.Errorf("local: %v: %w", err, kms.ErrUnavailable)
 	}
 	for _, e := range entries {
-		if e.IsDir() || !isStaleTemp(abs, e.Name()) {
+		if e.IsDir() || strings.HasSuffix(e.Name(), keySuffix) || !fsutil.IsStaleTemp(abs, e.Name()) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(abs, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -157,7 +158,7 @@ func (s *FileStore) Create(ctx context.Context, name string, value []byte) error
 	if err := checkValue(value); err != nil {
 		return err
 	}
-	err = publishExclusive(s.dir, p, encodeRecord(1, value), s.perm)
+	err = fsutil.PublishExclusive(s.dir, p, encodeRecord(1, value), s.perm)
 	switch {
 	case err == nil:
 		return nil
@@ -187,12 +188,12 @@ func (s *FileStore) Get(ctx context.Context, name string) (keyring.Entry, error)
 }
 
 func (s *FileStore) read(name, p string) (uint64, []byte, error) {
-	b, err := readSmallFile(p, maxRecordSize)
+	b, err := fsutil.ReadSmallFile(p, maxRecordSize)
 	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrNotExist):
 		return 0, nil, fmt.Errorf("local: key %q: %w", name, kms.ErrNotFound)
-	case errors.Is(err, errNotRegular), errors.Is(err, errTooLarge), errors.Is(err, fs.ErrPermission):
+	case errors.Is(err, fsutil.ErrNotRegular), errors.Is(err, fsutil.ErrTooLarge), errors.Is(err, fs.ErrPermission):
 		return 0, nil, fmt.Errorf("local: key file %s: %v: %w", p, unwrapPath(err), kms.ErrCorrupt)
 	default:
 		return 0, nil, unavailable(err)
@@ -245,7 +246,7 @@ func (s *FileStore) Update(ctx context.Context, name string, value []byte, rev u
 	if cur == math.MaxUint64 {
 		return fmt.Errorf("local: key %q: revision counter exhausted: %w", name, kms.ErrConflict)
 	}
-	if err := publishReplace(s.dir, p, encodeRecord(cur+1, value), s.perm); err != nil {
+	if err := fsutil.PublishReplace(s.dir, p, encodeRecord(cur+1, value), s.perm); err != nil {
 		return unavailable(err)
 	}
 	return nil
@@ -270,7 +271,7 @@ func (s *FileStore) Delete(ctx context.Context, name string) error {
 		}
 		return unavailable(err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := fsutil.SyncDir(s.dir); err != nil {
 		return unavailable(err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/keyward/keyward/internal/fsutil"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,7 +45,7 @@ func tempFiles(t *testing.T, dir string) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), tempPrefix) && !strings.HasSuffix(e.Name(), keySuffix) {
+		if strings.HasPrefix(e.Name(), fsutil.TempPrefix) && !strings.HasSuffix(e.Name(), keySuffix) {
 			out = append(out, e.Name())
 		}
 	}
@@ -150,11 +151,11 @@ func TestTempFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	busy, err := writeTemp(dir, []byte("in flight"), 0o600)
+	busy, err := fsutil.WriteTemp(dir, []byte("in flight"), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer releaseTemp(busy)
+	defer fsutil.ReleaseTemp(busy)
 	if err := os.WriteFile(filepath.Join(dir, "README"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
