@@ -20,6 +20,7 @@ import (
 	"hash/maphash"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/internal/cache"
@@ -44,6 +45,12 @@ type Options struct {
 	// CacheEntries and CacheTTL bound the cache; zero disables it.
 	CacheEntries int
 	CacheTTL     time.Duration
+	// Revalidate is how often a cached record's revision is re-checked
+	// against the store, so that changes made by other nodes sharing the
+	// store (Vault) are seen within that interval even while the material
+	// stays cached for CacheTTL. Zero: never (a store only this process
+	// writes, such as the local key directory).
+	Revalidate time.Duration
 }
 
 // Keyring is a kms.Backend over a Store of sealed records.
@@ -53,6 +60,8 @@ type Keyring struct {
 	rand   io.Reader
 	now    func() time.Time
 	cache  *cache.Cache[string, *unsealed]
+	// revalidate: see Options.Revalidate.
+	revalidate time.Duration
 
 	// locks serialize read-modify-write cycles per key id inside this
 	// process; the Store's check-and-set guards against other processes.
@@ -71,6 +80,8 @@ func New(o Options) *Keyring {
 		now:    o.Now,
 		cache:  cache.New[string, *unsealed](o.CacheEntries, o.CacheTTL, o.Now, (*unsealed).wipe),
 		seed:   maphash.MakeSeed(),
+
+		revalidate: o.Revalidate,
 	}
 }
 
@@ -97,6 +108,12 @@ type unsealed struct {
 	wiped    bool
 	meta     kms.Metadata
 	material map[uint32][]byte
+	revision uint64
+
+	// checked is when the revision was last confirmed against the store
+	// (unix nanoseconds); revalidating is set while one caller re-checks.
+	checked      atomic.Int64
+	revalidating atomic.Bool
 }
 
 func (u *unsealed) wipe() {
@@ -342,6 +359,16 @@ func (u *unsealed) useAEAD(ver uint32, f func(cipher.AEAD) error) error {
 func (k *Keyring) load(ctx context.Context, id string, useCache bool) (u *unsealed, owned bool, err error) {
 	if useCache {
 		if u, ok := k.cache.Get(id); ok {
+			if !k.due(u) {
+				return u, false, nil
+			}
+			// One caller re-checks the revision; the others keep using the
+			// entry meanwhile (stale by at most one store round trip).
+			if u.revalidating.CompareAndSwap(false, true) {
+				fresh, err := k.revalidated(ctx, id, u)
+				u.revalidating.Store(false)
+				return fresh, false, err
+			}
 			return u, false, nil
 		}
 	}
@@ -349,19 +376,58 @@ func (k *Keyring) load(ctx context.Context, id string, useCache bool) (u *unseal
 	if err != nil {
 		return nil, false, err
 	}
-	rec, err := k.open(ctx, id, entry.Value)
+	u, err = k.unseal(ctx, id, entry)
 	if err != nil {
 		return nil, false, err
-	}
-	u = &unsealed{meta: rec.Metadata, material: make(map[uint32][]byte, len(rec.Versions))}
-	for _, v := range rec.Versions {
-		u.material[v.Version] = v.Material
 	}
 	if useCache && k.cache.Enabled() {
 		k.cache.Put(id, u)
 		return u, false, nil
 	}
 	return u, true, nil
+}
+
+// due reports whether a cached entry must be re-checked against the store.
+func (k *Keyring) due(u *unsealed) bool {
+	return k.revalidate > 0 && k.now().UnixNano()-u.checked.Load() >= int64(k.revalidate)
+}
+
+// revalidated compares a cached entry's revision with the store: unchanged,
+// the entry stays; changed, the record is opened again and replaces it;
+// gone, the entry is dropped. A store error is returned: a node that cannot
+// confirm a key's state must not keep serving it.
+func (k *Keyring) revalidated(ctx context.Context, id string, u *unsealed) (*unsealed, error) {
+	entry, err := k.store.Get(ctx, id)
+	if err != nil {
+		if errors.Is(err, kms.ErrNotFound) {
+			k.cache.Delete(id)
+		}
+		return nil, err
+	}
+	if entry.Revision == u.revision {
+		u.checked.Store(k.now().UnixNano())
+		return u, nil
+	}
+	fresh, err := k.unseal(ctx, id, entry)
+	if err != nil {
+		return nil, err
+	}
+	k.cache.Put(id, fresh)
+	return fresh, nil
+}
+
+// unseal opens a stored entry into a (not yet cached) unsealed record.
+func (k *Keyring) unseal(ctx context.Context, id string, entry Entry) (*unsealed, error) {
+	rec, err := k.open(ctx, id, entry.Value)
+	if err != nil {
+		return nil, err
+	}
+	u := &unsealed{meta: rec.Metadata, material: make(map[uint32][]byte, len(rec.Versions)), revision: entry.Revision}
+	for _, v := range rec.Versions {
+		u.material[v.Version] = v.Material
+	}
+	u.checked.Store(k.now().UnixNano())
+	return u, nil
 }
 
 func (k *Keyring) seal(ctx context.Context, rec *record) ([]byte, error) {

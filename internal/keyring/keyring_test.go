@@ -101,3 +101,45 @@ func TestEvictionWipesMaterial(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+type testClock struct{ t time.Time }
+
+func (c *testClock) Now() time.Time { return c.t }
+
+// TestRevalidationSeesOtherNodes models two nodes over one store: a change
+// made through node B is seen by node A once its revalidation interval has
+// passed, although A's cache TTL is far longer.
+func TestRevalidationSeesOtherNodes(t *testing.T) {
+	ctx := context.Background()
+	clk := &testClock{t: time.Unix(1_000_000, 0)}
+	store, sealer := keyringtest.NewMemStore(), keyringtest.NewGCMSealer()
+	node := func() *keyring.Keyring {
+		return keyring.New(keyring.Options{Store: store, Sealer: sealer, Rand: rand.Reader, Now: clk.Now,
+			CacheEntries: 10, CacheTTL: time.Hour, Revalidate: 5 * time.Second})
+	}
+	a, b := node(), node()
+	if _, err := a.Create(ctx, kms.Metadata{ID: "k", State: kms.StateEnabled}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := a.Describe(ctx, "k"); m.State != kms.StateEnabled {
+		t.Fatal("setup")
+	}
+	if _, err := b.Update(ctx, "k", func(m *kms.Metadata) error { m.State = kms.StateDisabled; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	clk.t = clk.t.Add(4 * time.Second)
+	if m, _ := a.Describe(ctx, "k"); m.State != kms.StateEnabled {
+		t.Fatal("served from cache before the interval: expected the cached state")
+	}
+	clk.t = clk.t.Add(time.Second)
+	if m, _ := a.Describe(ctx, "k"); m.State != kms.StateDisabled {
+		t.Fatalf("change on another node not seen after the interval: %v", m.State)
+	}
+	if err := b.Destroy(ctx, "k", nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.t = clk.t.Add(5 * time.Second)
+	if _, err := a.Describe(ctx, "k"); !errors.Is(err, kms.ErrNotFound) {
+		t.Fatalf("destroyed on another node, still served: %v", err)
+	}
+}
