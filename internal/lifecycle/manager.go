@@ -62,7 +62,18 @@ type Manager struct {
 	// state is read lock-free by status calls and the request path.
 	state   atomic.Pointer[snapshot]
 	current atomic.Pointer[generation]
+
+	// stopRetry cancels the background start retries after a boot whose
+	// backend was unreachable (guarded by mu).
+	stopRetry context.CancelFunc
 }
+
+// Boot retry backoff: a service that was running when the process stopped
+// is started again once its backend (Vault) comes back.
+const (
+	bootRetryFirst = time.Second
+	bootRetryMax   = 30 * time.Second
+)
 
 type snapshot struct {
 	status   string
@@ -98,9 +109,55 @@ func (m *Manager) Restore(ctx context.Context) error {
 	if st.Running {
 		if err := m.startLocked(ctx); err != nil {
 			m.opts.Log.Error("restoring the running KMS service failed", "error", err.Error())
+			if errors.Is(err, kms.ErrUnavailable) {
+				m.retryStartLocked()
+			}
 		}
 	}
 	return nil
+}
+
+// retryStartLocked keeps trying to start the configured service in the
+// background, with backoff, until it starts or an operator changes the
+// lifecycle (configure, reconfigure, start, stop) or the process shuts down.
+func (m *Manager) retryStartLocked() {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopRetry = cancel
+	go func() {
+		delay := bootRetryFirst
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, bootRetryMax)
+			m.mu.Lock()
+			if ctx.Err() != nil || m.current.Load() != nil {
+				m.mu.Unlock()
+				return
+			}
+			err := m.startLocked(ctx)
+			m.mu.Unlock()
+			if err == nil {
+				m.opts.Log.Info("KMS service started after its backend became reachable")
+				return
+			}
+			if !errors.Is(err, kms.ErrUnavailable) {
+				m.opts.Log.Error("giving up restarting the KMS service", "error", err.Error())
+				return
+			}
+		}
+	}()
+}
+
+// cancelRetryLocked stops background start retries: an operator action
+// takes over.
+func (m *Manager) cancelRetryLocked() {
+	if m.stopRetry != nil {
+		m.stopRetry()
+		m.stopRetry = nil
+	}
 }
 
 // Configure validates and stores a full configuration; it does not start.
@@ -115,6 +172,7 @@ func (m *Manager) Configure(ctx context.Context, body []byte) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.cancelRetryLocked()
 	if m.current.Load() != nil {
 		return fmt.Errorf("%w: the KMS service is running; use reconfigure to change it", kms.ErrConflict)
 	}
@@ -139,6 +197,7 @@ func (m *Manager) Reconfigure(ctx context.Context, body []byte) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.cancelRetryLocked()
 	snap := m.state.Load()
 	var cfg config.Config
 	if snap.cfg == nil {
@@ -203,6 +262,7 @@ func (m *Manager) guardLocked(ctx context.Context, next config.Config) error {
 func (m *Manager) Start(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.cancelRetryLocked()
 	if m.current.Load() != nil {
 		return fmt.Errorf("%w: the KMS service is already running", kms.ErrConflict)
 	}
@@ -232,6 +292,7 @@ func (m *Manager) startLocked(ctx context.Context) error {
 func (m *Manager) Stop(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.cancelRetryLocked()
 	snap := m.state.Load()
 	if snap.cfg == nil {
 		return nil
@@ -252,6 +313,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 func (m *Manager) Shutdown() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.cancelRetryLocked()
 	if g := m.current.Swap(nil); g != nil {
 		g.retire()
 	}

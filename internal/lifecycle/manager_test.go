@@ -1,0 +1,197 @@
+package lifecycle
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/keyring"
+	"github.com/keyward/keyward/internal/keyring/keyringtest"
+	"github.com/keyward/keyward/internal/kms"
+)
+
+// fakeBackends opens in-memory keyrings (one store per key_dir) and can be
+// made unreachable, to test the state machine without a real backend.
+type fakeBackends struct {
+	mu     sync.Mutex
+	stores map[string]*keyringtest.MemStore
+	down   atomic.Bool
+	opened atomic.Int32
+	closed atomic.Int32
+}
+
+type closeCounter struct {
+	kms.Backend
+	n *atomic.Int32
+}
+
+func (c closeCounter) Close() error { c.n.Add(1); return c.Backend.Close() }
+
+func (f *fakeBackends) Open(ctx context.Context, cfg config.Config) (kms.Backend, error) {
+	if f.down.Load() {
+		return nil, fmt.Errorf("%w: backend unreachable", kms.ErrUnavailable)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stores == nil {
+		f.stores = map[string]*keyringtest.MemStore{}
+	}
+	st := f.stores[cfg.Local.KeyDir]
+	if st == nil {
+		st = keyringtest.NewMemStore()
+		f.stores[cfg.Local.KeyDir] = st
+	}
+	f.opened.Add(1)
+	kr := keyring.New(keyring.Options{Store: st, Sealer: keyringtest.NewGCMSealer(), Rand: rand.Reader, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute})
+	return closeCounter{kr, &f.closed}, nil
+}
+
+func (f *fakeBackends) HoldsKeys(ctx context.Context, cfg config.Config) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.stores[cfg.Local.KeyDir]
+	if st == nil {
+		return false, nil
+	}
+	names, _, _ := st.List(ctx, "", 1)
+	return len(names) > 0, nil
+}
+
+func newManager(dir string, b Backends) *Manager {
+	return New(Options{DataDir: dir, Backends: b, Now: time.Now, Rand: rand.Reader, SweepInterval: time.Hour})
+}
+
+var bg = context.Background()
+
+func TestStateMachineAndPersistence(t *testing.T) {
+	dir, fb := t.TempDir(), &fakeBackends{}
+	m := newManager(dir, fb)
+	if st := m.Status(bg); st.Status != StatusNotConfigured || st.Config != nil {
+		t.Fatalf("%+v", st)
+	}
+	if err := m.Start(bg); !errors.Is(err, kms.ErrConflict) {
+		t.Fatalf("start unconfigured: %v", err)
+	}
+	if _, _, err := m.Acquire(); !errors.Is(err, kms.ErrUnavailable) {
+		t.Fatalf("acquire: %v", err)
+	}
+	if err := m.Configure(bg, []byte(`{"backend_type":"local","default_key_id":"dk","master_key":"pw"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	st := m.Status(bg)
+	if st.Status != StatusRunning || st.Healthy == nil || !*st.Healthy {
+		t.Fatalf("%+v", st)
+	}
+	if err := m.Start(bg); !errors.Is(err, kms.ErrConflict) {
+		t.Fatalf("double start: %v", err)
+	}
+	if err := m.Configure(bg, []byte(`{"backend_type":"local"}`)); !errors.Is(err, kms.ErrConflict) {
+		t.Fatalf("configure while running: %v", err)
+	}
+	svc, release, err := m.Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.DescribeKey(bg, "dk"); err != nil {
+		t.Fatalf("default key not created: %v", err)
+	}
+	release()
+	fi, err := os.Stat(filepath.Join(dir, stateFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("state file: %v %v", fi, err)
+	}
+	// A new process on the same data dir comes back running.
+	m.Shutdown()
+	m2 := newManager(dir, fb)
+	if err := m2.Restore(bg); err != nil {
+		t.Fatal(err)
+	}
+	if st := m2.Status(bg); st.Status != StatusRunning {
+		t.Fatalf("restored status %s", st.Status)
+	}
+	if err := m2.Stop(bg); err != nil {
+		t.Fatal(err)
+	}
+	m3 := newManager(dir, fb)
+	m3.Restore(bg)
+	if st := m3.Status(bg); st.Status != StatusConfigured || st.Config.DefaultKeyID != "dk" {
+		t.Fatalf("after stop+restore: %+v", st)
+	}
+}
+
+func TestReconfigureSwapsWithoutDroppingRequests(t *testing.T) {
+	fb := &fakeBackends{}
+	m := newManager(t.TempDir(), fb)
+	m.Configure(bg, []byte(`{"backend_type":"local","default_key_id":"dk"}`))
+	if err := m.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	old, release, _ := m.Acquire() // an in-flight request holds the old service
+	if err := m.Reconfigure(bg, []byte(`{"cache_ttl_seconds":42}`)); err != nil {
+		t.Fatal(err)
+	}
+	if m.Status(bg).Config.CacheTTLSeconds != 42 || fb.closed.Load() != 0 {
+		t.Fatalf("ttl %d closed %d", m.Status(bg).Config.CacheTTLSeconds, fb.closed.Load())
+	}
+	if _, _, _, err := old.GenerateDataKey(bg, "dk", 32, nil); err != nil {
+		t.Fatalf("in-flight request on the old service failed: %v", err)
+	}
+	release()
+	if fb.closed.Load() != 1 {
+		t.Fatal("old service not closed after its last request")
+	}
+	// Changing the master key of a backend that holds keys is refused, and
+	// the running service stays.
+	if err := m.Reconfigure(bg, []byte(`{"master_key":"other"}`)); !errors.Is(err, kms.ErrConflict) {
+		t.Fatalf("master key change: %v", err)
+	}
+	if m.Status(bg).Status != StatusRunning {
+		t.Fatal("service lost after a refused reconfigure")
+	}
+	// A reconfigure whose new backend cannot be built leaves the old one.
+	fb.down.Store(true)
+	if err := m.Reconfigure(bg, []byte(`{"cache_ttl_seconds":7}`)); !errors.Is(err, kms.ErrUnavailable) {
+		t.Fatalf("failed swap: %v", err)
+	}
+	fb.down.Store(false)
+	if st := m.Status(bg); st.Status != StatusRunning || st.Config.CacheTTLSeconds != 42 {
+		t.Fatalf("after failed swap: %+v", st)
+	}
+}
+
+func TestBootRetriesUntilBackendReturns(t *testing.T) {
+	dir, fb := t.TempDir(), &fakeBackends{}
+	m := newManager(dir, fb)
+	m.Configure(bg, []byte(`{"backend_type":"local"}`))
+	m.Start(bg)
+	m.Shutdown()
+
+	fb.down.Store(true)
+	m2 := newManager(dir, fb)
+	if err := m2.Restore(bg); err != nil {
+		t.Fatal(err)
+	}
+	if st := m2.Status(bg); st.Status != StatusError || st.ErrorMsg == "" {
+		t.Fatalf("boot with backend down: %+v", st)
+	}
+	fb.down.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for m2.Status(bg).Status != StatusRunning {
+		if time.Now().After(deadline) {
+			t.Fatal("service did not start after the backend came back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	m2.Shutdown()
+}
