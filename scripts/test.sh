@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The whole Keyward test suite, exactly as CI runs it:
-#   format and vet checks, every unit and end-to-end test (race detector on),
+#   builds the Vault test server if needed (scripts/vault.sh build: about
+#   5-10 minutes the first time on a fresh machine, seconds afterwards),
+#   format and vet checks, every unit and end-to-end test (race detector on;
+#   the Vault tests run against real Vault servers they start themselves),
 #   then every fuzz target for a short bounded time.
 # Usage: scripts/test.sh            (FUZZTIME=10s by default; FUZZTIME=0 skips fuzzing)
 set -euo pipefail
@@ -12,6 +15,10 @@ for tool in curl python3; do
 	command -v "$tool" >/dev/null || { echo "test.sh: $tool is required (independent SigV4 signers in e2e)" >&2; exit 1; }
 done
 python3 -c 'import botocore' 2>/dev/null || { echo "test.sh: python3 botocore is required (e2e signs with it)" >&2; exit 1; }
+
+echo "== Vault server for the Vault backend tests (built once into .vault/, skipped when present)"
+bash scripts/vault.sh build
+export KEYWARD_VAULT_BIN="$PWD/.vault/bin/vault"
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
