@@ -12,6 +12,8 @@ func (s *Server) dataKeyRoutes() []*route {
 	const t = 10 * time.Second
 	return []*route{
 		{method: "POST", path: "/kms/generate-data-key", action: "kms:GenerateDataKey", maxBody: MaxBody, timeout: t, service: true, handle: s.generateDataKey},
+		{method: "POST", path: "/kms/generate-data-key-without-plaintext", action: "kms:GenerateDataKey", maxBody: MaxBody, timeout: t, service: true, handle: s.generateDataKeyWithoutPlaintext},
+		{method: "POST", path: "/kms/re-encrypt", action: "kms:ReEncrypt", maxBody: MaxBody, timeout: t, service: true, handle: s.reEncrypt},
 		{method: "POST", path: "/kms/encrypt", action: "kms:Encrypt", maxBody: MaxBody, timeout: t, service: true, handle: s.encrypt},
 		{method: "POST", path: "/kms/decrypt", action: "kms:Decrypt", maxBody: MaxBody, timeout: t, service: true, handle: s.decrypt},
 	}
@@ -29,12 +31,17 @@ type generateDataKeyRequest struct {
 	ContextAWS       map[string]string `json:"EncryptionContext"`
 }
 
+// parse decodes the body and resolves the data key size.
+func (req *generateDataKeyRequest) parse(body []byte) (size int, err error) {
+	if err := jsonbody.Decode(body, req); err != nil {
+		return 0, err
+	}
+	return kms.DataKeySize(first(req.KeySpec, req.KeySpecAWS), max(req.NumberOfBytes, req.NumberOfBytesAWS))
+}
+
 func (s *Server) generateDataKey(c *call) error {
 	var req generateDataKeyRequest
-	if err := jsonbody.Decode(c.body, &req); err != nil {
-		return err
-	}
-	size, err := kms.DataKeySize(first(req.KeySpec, req.KeySpecAWS), max(req.NumberOfBytes, req.NumberOfBytesAWS))
+	size, err := req.parse(c.body)
 	if err != nil {
 		return err
 	}
@@ -49,6 +56,28 @@ func (s *Server) generateDataKey(c *call) error {
 	out.Bytes("ciphertext_blob", blob)
 	out.WriteAndWipe(c.w)
 	return nil
+}
+
+func (s *Server) generateDataKeyWithoutPlaintext(c *call) error {
+	var req generateDataKeyRequest
+	size, err := req.parse(c.body)
+	if err != nil {
+		return err
+	}
+	id, blob, err := c.svc.GenerateDataKeyWithoutPlaintext(c.ctx, first(req.KeyID, req.KeyIDAWS), size, contextOf(req.Context, req.ContextAWS))
+	if err != nil {
+		return err
+	}
+	writeBlob(c, id, blob)
+	return nil
+}
+
+// writeBlob answers {"key_id", "ciphertext_blob"}.
+func writeBlob(c *call, id string, blob []byte) {
+	out := newSecretJSON(len(id) + 2*len(blob))
+	out.String("key_id", id)
+	out.Bytes("ciphertext_blob", blob)
+	out.WriteAndWipe(c.w)
 }
 
 type encryptRequest struct {
@@ -70,10 +99,7 @@ func (s *Server) encrypt(c *call) error {
 	if err != nil {
 		return err
 	}
-	out := newSecretJSON(len(id) + 2*len(blob))
-	out.String("key_id", id)
-	out.Bytes("ciphertext_blob", blob)
-	out.WriteAndWipe(c.w)
+	writeBlob(c, id, blob)
 	return nil
 }
 
@@ -107,6 +133,42 @@ func (s *Server) decrypt(c *call) error {
 	out.String("key_id", id)
 	out.Bytes("plaintext", plaintext)
 	out.WriteAndWipe(c.w)
+	return nil
+}
+
+type reEncryptRequest struct {
+	Blob         []byte            `json:"ciphertext_blob"`
+	BlobAWS      []byte            `json:"CiphertextBlob"`
+	SourceCtx    map[string]string `json:"source_encryption_context"`
+	SourceCtxAWS map[string]string `json:"SourceEncryptionContext"`
+	SourceKeyID  string            `json:"source_key_id"`
+	SourceKeyAWS string            `json:"SourceKeyId"`
+	DestKeyID    string            `json:"destination_key_id"`
+	DestKeyIDAWS string            `json:"DestinationKeyId"`
+	DestCtx      map[string]string `json:"destination_encryption_context"`
+	DestCtxAWS   map[string]string `json:"DestinationEncryptionContext"`
+}
+
+// reEncrypt moves a blob to another key and/or context; the plaintext never
+// leaves the server.
+func (s *Server) reEncrypt(c *call) error {
+	var req reEncryptRequest
+	if err := jsonbody.Decode(c.body, &req); err != nil {
+		return err
+	}
+	blob := req.Blob
+	if len(blob) == 0 {
+		blob = req.BlobAWS
+	}
+	if len(blob) == 0 {
+		return errMissing("ciphertext_blob")
+	}
+	id, out, err := c.svc.ReEncrypt(c.ctx, blob, contextOf(req.SourceCtx, req.SourceCtxAWS), first(req.SourceKeyID, req.SourceKeyAWS),
+		first(req.DestKeyID, req.DestKeyIDAWS), contextOf(req.DestCtx, req.DestCtxAWS))
+	if err != nil {
+		return err
+	}
+	writeBlob(c, id, out)
 	return nil
 }
 

@@ -38,31 +38,40 @@ type createKeyRequest struct {
 	KeySpecS string `json:"key_spec"`
 }
 
-func (s *Server) createKey(c *call) error {
+// parseCreateKey reads a create body; an empty body means defaults.
+func parseCreateKey(body []byte) (kms.CreateKeyInput, error) {
 	var req createKeyRequest
-	if !jsonbody.IsEmpty(c.body) {
-		if err := jsonbody.Decode(c.body, &req); err != nil {
-			return err
+	if !jsonbody.IsEmpty(body) {
+		if err := jsonbody.Decode(body, &req); err != nil {
+			return kms.CreateKeyInput{}, err
 		}
 	}
 	for _, spec := range []string{req.KeySpec, req.KeySpecS} {
 		if spec != "" && spec != "SYMMETRIC_DEFAULT" && spec != "AES_256" && spec != "Aes256" {
-			return fmt.Errorf("%w: unsupported key spec %q (only SYMMETRIC_DEFAULT)", kms.ErrInvalidRequest, spec)
+			return kms.CreateKeyInput{}, fmt.Errorf("%w: unsupported key spec %q (only SYMMETRIC_DEFAULT)", kms.ErrInvalidRequest, spec)
 		}
 	}
-	meta, err := c.svc.CreateKey(c.ctx, kms.CreateKeyInput{
+	return kms.CreateKeyInput{
 		KeyID:       first(req.KeyID, req.KeyIDAWS),
 		Description: req.Description,
 		Usage:       first(req.KeyUsage, req.KeyUsageSnake),
 		Tags:        req.Tags,
-	})
+	}, nil
+}
+
+func (s *Server) createKey(c *call) error {
+	in, err := parseCreateKey(c.body)
+	if err != nil {
+		return err
+	}
+	meta, err := c.svc.CreateKey(c.ctx, in)
 	if err != nil {
 		return err
 	}
 	writeJSON(c.w, http.StatusOK, struct {
 		KeyID       string       `json:"key_id"`
 		KeyMetadata *keyMetadata `json:"key_metadata"`
-	}{meta.ID, toKeyMetadata(meta)})
+	}{meta.ID, c.keyMetadata(meta)})
 	return nil
 }
 
@@ -90,22 +99,32 @@ type listResponse struct {
 	Unreadable []string      `json:"unreadable_key_ids,omitempty"`
 }
 
-func (s *Server) listKeys(c *call) error {
-	q := c.r.URL.Query()
+// listInput reads limit, marker and the state filter (state=, or RustFS's
+// status=) from the query.
+func listInput(r *http.Request) (kms.ListInput, error) {
+	q := r.URL.Query()
 	in := kms.ListInput{Limit: kms.DefaultListLimit, Marker: q.Get("marker")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return fmt.Errorf("%w: limit must be a non-negative integer", kms.ErrInvalidRequest)
+			return in, fmt.Errorf("%w: limit must be a non-negative integer", kms.ErrInvalidRequest)
 		}
 		in.Limit = n
 	}
 	if v := first(q.Get("state"), q.Get("status")); v != "" {
 		st, err := kms.ParseState(v)
 		if err != nil {
-			return err
+			return in, err
 		}
 		in.State = st
+	}
+	return in, nil
+}
+
+func (s *Server) listKeys(c *call) error {
+	in, err := listInput(c.r)
+	if err != nil {
+		return err
 	}
 	out, err := c.svc.ListKeys(c.ctx, in)
 	if err != nil {
@@ -129,7 +148,7 @@ func (s *Server) describeKey(c *call) error {
 	}
 	writeJSON(c.w, http.StatusOK, struct {
 		KeyMetadata *keyMetadata `json:"key_metadata"`
-	}{toKeyMetadata(meta)})
+	}{c.keyMetadata(meta)})
 	return nil
 }
 
@@ -195,7 +214,7 @@ func (s *Server) deleteKey(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, keyChangeResponse{KeyID: meta.ID, DeletionDate: optionalTimestamp(meta.DeletionDate), KeyMetadata: toKeyMetadata(meta)})
+	writeJSON(c.w, http.StatusOK, keyChangeResponse{KeyID: meta.ID, DeletionDate: optionalTimestamp(meta.DeletionDate), KeyMetadata: c.keyMetadata(meta)})
 	return nil
 }
 
@@ -208,7 +227,7 @@ func (s *Server) cancelDeletion(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, keyChangeResponse{KeyID: meta.ID, KeyMetadata: toKeyMetadata(meta)})
+	writeJSON(c.w, http.StatusOK, keyChangeResponse{KeyID: meta.ID, KeyMetadata: c.keyMetadata(meta)})
 	return nil
 }
 

@@ -78,16 +78,27 @@ func optionalTimestamp(t time.Time) *string {
 
 // keyMetadata is the key_metadata object (seed field names).
 type keyMetadata struct {
-	KeyID           string            `json:"key_id"`
-	Description     string            `json:"description"`
-	Enabled         bool              `json:"enabled"`
-	KeyState        kms.State         `json:"key_state"`
-	KeyUsage        string            `json:"key_usage"`
-	CreationDate    string            `json:"creation_date"`
-	DeletionDate    *string           `json:"deletion_date"`
-	RotationEnabled bool              `json:"rotation_enabled"`
-	KeyVersion      uint32            `json:"key_version"`
-	Tags            map[string]string `json:"tags"`
+	KeyID           string    `json:"key_id"`
+	Description     string    `json:"description"`
+	Enabled         bool      `json:"enabled"`
+	KeyState        kms.State `json:"key_state"`
+	KeyUsage        string    `json:"key_usage"`
+	CreationDate    string    `json:"creation_date"`
+	DeletionDate    *string   `json:"deletion_date"`
+	RotationEnabled bool      `json:"rotation_enabled"`
+	// RotationPeriodDays is 0 while automatic rotation is off.
+	RotationPeriodDays int               `json:"rotation_period_days"`
+	NextRotationDate   *string           `json:"next_rotation_date"`
+	KeyVersion         uint32            `json:"key_version"`
+	RotationDate       *string           `json:"rotation_date"`
+	Tags               map[string]string `json:"tags"`
+}
+
+// keyMetadata renders m; the service knows when rotation is next due.
+func (c *call) keyMetadata(m kms.Metadata) *keyMetadata {
+	km := toKeyMetadata(m)
+	km.NextRotationDate = optionalTimestamp(c.svc.NextRotation(m))
+	return km
 }
 
 func toKeyMetadata(m kms.Metadata) *keyMetadata {
@@ -96,15 +107,17 @@ func toKeyMetadata(m kms.Metadata) *keyMetadata {
 		tags = map[string]string{}
 	}
 	return &keyMetadata{
-		KeyID:           m.ID,
-		Description:     m.Description,
-		Enabled:         m.State == kms.StateEnabled,
-		KeyState:        m.State,
-		KeyUsage:        m.Usage,
-		CreationDate:    timestamp(m.CreationDate),
-		DeletionDate:    optionalTimestamp(m.DeletionDate),
-		RotationEnabled: m.RotationEnabled,
-		KeyVersion:      m.Version,
-		Tags:            tags,
+		KeyID:              m.ID,
+		Description:        m.Description,
+		Enabled:            m.State == kms.StateEnabled,
+		KeyState:           m.State,
+		KeyUsage:           m.Usage,
+		CreationDate:       timestamp(m.CreationDate),
+		DeletionDate:       optionalTimestamp(m.DeletionDate),
+		RotationEnabled:    m.RotationEnabled,
+		RotationPeriodDays: m.RotationPeriodDays,
+		KeyVersion:         m.Version,
+		RotationDate:       optionalTimestamp(m.RotationDate),
+		Tags:               tags,
 	}
 }

@@ -88,7 +88,9 @@ func New(o Options) *Server {
 	s := &Server{opts: o, mux: http.NewServeMux()}
 	s.routes = append(s.routes, s.serviceRoutes()...)
 	s.routes = append(s.routes, s.keyRoutes()...)
+	s.routes = append(s.routes, s.keyLifecycleRoutes()...)
 	s.routes = append(s.routes, s.dataKeyRoutes()...)
+	s.routes = append(s.routes, s.legacyRoutes()...)
 	byPath := map[string][]*route{}
 	var order []string
 	for _, rt := range s.routes {

@@ -202,14 +202,18 @@ func (k *Keyring) Update(ctx context.Context, id string, change func(*kms.Metada
 	return k.modify(ctx, id, func(rec *record) error { return change(&rec.Metadata) })
 }
 
-// Rotate adds a new key version with fresh material and makes it current.
-func (k *Keyring) Rotate(ctx context.Context, id string) (kms.Metadata, error) {
+// Rotate adds a new key version with fresh material and makes it current,
+// if precondition (checked on the fresh record) allows.
+func (k *Keyring) Rotate(ctx context.Context, id string, precondition func(kms.Metadata) error) (kms.Metadata, error) {
 	return k.modify(ctx, id, func(rec *record) error {
+		if err := precondition(rec.Metadata); err != nil {
+			return err
+		}
 		material := make([]byte, materialSize)
 		if _, err := io.ReadFull(k.rand, material); err != nil {
 			return fmt.Errorf("keyring: reading randomness: %w", err)
 		}
-		now := k.now().UTC()
+		now := k.now().UTC().Truncate(time.Microsecond)
 		next := rec.Metadata.Version + 1
 		rec.Versions = append(rec.Versions, version{Version: next, Material: material, Created: now})
 		rec.Metadata.Version = next

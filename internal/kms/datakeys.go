@@ -134,3 +134,26 @@ func (s *Service) usableKey(ctx context.Context, id string) (Metadata, error) {
 	}
 	return meta, nil
 }
+
+// GenerateDataKeyWithoutPlaintext returns only the blob of a fresh data
+// key; the plaintext is wiped before returning.
+func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, keyID string, size int, encCtx map[string]string) (string, []byte, error) {
+	id, plaintext, blob, err := s.GenerateDataKey(ctx, keyID, size, encCtx)
+	clear(plaintext)
+	return id, blob, err
+}
+
+// ReEncrypt opens a blob and seals its plaintext under another key (or the
+// same key's current version) and context, without the plaintext leaving
+// the server. sourceKeyID, if set, must name the blob's key.
+func (s *Service) ReEncrypt(ctx context.Context, blob []byte, srcCtx map[string]string, sourceKeyID, dstKeyID string, dstCtx map[string]string) (string, []byte, error) {
+	if dstKeyID == "" {
+		return "", nil, fmt.Errorf("%w: destination_key_id is required", ErrInvalidRequest)
+	}
+	_, plaintext, err := s.Decrypt(ctx, blob, srcCtx, sourceKeyID)
+	if err != nil {
+		return "", nil, err
+	}
+	defer clear(plaintext)
+	return s.wrap(ctx, dstKeyID, plaintext, dstCtx)
+}

@@ -284,7 +284,8 @@ func (s *Service) CancelDeletion(ctx context.Context, id string) (Metadata, erro
 	})
 }
 
-var errNotDue = errors.New("key not due for destruction")
+// errNotDue aborts a sweep or rotation that another node already did.
+var errNotDue = errors.New("not due")
 
 // Sweep destroys every key whose deletion date has passed and returns how
 // many it destroyed. A key another node destroyed first is not an error.

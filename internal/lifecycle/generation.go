@@ -45,8 +45,9 @@ func (g *generation) close() {
 	g.once.Do(func() { g.svc.Backend().Close() })
 }
 
-// startSweeper destroys keys whose deletion window has passed, every
-// interval, until the generation is retired.
+// startSweeper runs the background key maintenance every interval until the
+// generation is retired: destroy keys whose deletion window has passed, and
+// rotate keys whose automatic rotation is due.
 func (g *generation) startSweeper(interval time.Duration, log *slog.Logger) {
 	ctx, cancel := context.WithCancel(context.Background())
 	g.stopSweeper, g.sweeperDone = cancel, make(chan struct{})
@@ -60,9 +61,11 @@ func (g *generation) startSweeper(interval time.Duration, log *slog.Logger) {
 				return
 			case <-t.C:
 			}
-			n, err := g.svc.Sweep(ctx)
-			if err != nil && ctx.Err() == nil {
+			if n, err := g.svc.Sweep(ctx); err != nil && ctx.Err() == nil {
 				log.Error("deletion sweep failed", "error", err.Error(), "destroyed", n)
+			}
+			if n, err := g.svc.RotateDue(ctx); err != nil && ctx.Err() == nil {
+				log.Error("automatic rotation failed", "error", err.Error(), "rotated", n)
 			}
 		}
 	}()
