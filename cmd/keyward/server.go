@@ -138,12 +138,15 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 
 	day, sweep := 24*time.Hour, time.Minute
 	if v := getenv("KEYWARD_TEST_DAY_SECONDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return fmt.Errorf("KEYWARD_TEST_DAY_SECONDS must be a positive integer, got %q", v)
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || secs < 0.001 || secs > 86400 {
+			return fmt.Errorf("KEYWARD_TEST_DAY_SECONDS must be a number of seconds between 0.001 and 86400, got %q", v)
 		}
-		day, sweep = time.Duration(n)*time.Second, time.Second
-		log.Warn("KEYWARD_TEST_DAY_SECONDS is set: a deletion-window day lasts only this many seconds; keys scheduled for deletion are destroyed far sooner than their window says. Never use this in production.", "day_seconds", n)
+		day = time.Duration(secs * float64(time.Second))
+		// At least once a second, and often enough for a day of a few
+		// milliseconds (automatic rotation tests use 90 such days).
+		sweep = min(time.Second, max(day/10, 10*time.Millisecond))
+		log.Warn("KEYWARD_TEST_DAY_SECONDS is set: a deletion-window day lasts only this many seconds; keys scheduled for deletion are destroyed far sooner than their window says. Never use this in production.", "day_seconds", secs)
 	}
 
 	var seed [8]byte
