@@ -91,8 +91,8 @@ func TestErrorsAndLimits(t *testing.T) {
 	wantError(t, "GET /kms/configure", st, raw, 405, "MethodNotAllowed")
 	st, _, raw = c.do("PUT", "/kms/keys", map[string]any{"key_id": "x"})
 	wantError(t, "PUT /kms/keys", st, raw, 405, "MethodNotAllowed")
-	st, _, raw = c.do("POST", "/kms/status", nil)
-	wantError(t, "POST /kms/status", st, raw, 405, "MethodNotAllowed")
+	st, _, raw = c.do("DELETE", "/kms/status", nil)
+	wantError(t, "DELETE /kms/status", st, raw, 405, "MethodNotAllowed")
 	// Error bodies are JSON and say so.
 	for _, r := range []struct {
 		method, path string

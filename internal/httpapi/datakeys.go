@@ -11,11 +11,11 @@ import (
 func (s *Server) dataKeyRoutes() []*route {
 	const t = 10 * time.Second
 	return []*route{
-		{method: "POST", path: "/kms/generate-data-key", action: "kms:GenerateDataKey", maxBody: MaxBody, timeout: t, service: true, handle: s.generateDataKey},
-		{method: "POST", path: "/kms/generate-data-key-without-plaintext", action: "kms:GenerateDataKey", maxBody: MaxBody, timeout: t, service: true, handle: s.generateDataKeyWithoutPlaintext},
-		{method: "POST", path: "/kms/re-encrypt", action: "kms:ReEncrypt", maxBody: MaxBody, timeout: t, service: true, handle: s.reEncrypt},
-		{method: "POST", path: "/kms/encrypt", action: "kms:Encrypt", maxBody: MaxBody, timeout: t, service: true, handle: s.encrypt},
-		{method: "POST", path: "/kms/decrypt", action: "kms:Decrypt", maxBody: MaxBody, timeout: t, service: true, handle: s.decrypt},
+		{method: "POST", path: "/kms/generate-data-key", action: "kms:GenerateDataKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.generateDataKey},
+		{method: "POST", path: "/kms/generate-data-key-without-plaintext", action: "kms:GenerateDataKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.generateDataKeyWithoutPlaintext},
+		{method: "POST", path: "/kms/re-encrypt", action: "kms:ReEncrypt", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.reEncrypt},
+		{method: "POST", path: "/kms/encrypt", action: "kms:Encrypt", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.encrypt},
+		{method: "POST", path: "/kms/decrypt", action: "kms:Decrypt", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.decrypt},
 	}
 }
 
@@ -45,7 +45,11 @@ func (s *Server) generateDataKey(c *call) error {
 	if err != nil {
 		return err
 	}
-	id, plaintext, blob, err := c.svc.GenerateDataKey(c.ctx, first(req.KeyID, req.KeyIDAWS), size, contextOf(req.Context, req.ContextAWS))
+	keyID := c.keyOrDefault(first(req.KeyID, req.KeyIDAWS))
+	if err := c.authorize(keyID); err != nil {
+		return err
+	}
+	id, plaintext, blob, err := c.svc.GenerateDataKey(c.ctx, keyID, size, contextOf(req.Context, req.ContextAWS))
 	if err != nil {
 		return err
 	}
@@ -64,7 +68,11 @@ func (s *Server) generateDataKeyWithoutPlaintext(c *call) error {
 	if err != nil {
 		return err
 	}
-	id, blob, err := c.svc.GenerateDataKeyWithoutPlaintext(c.ctx, first(req.KeyID, req.KeyIDAWS), size, contextOf(req.Context, req.ContextAWS))
+	keyID := c.keyOrDefault(first(req.KeyID, req.KeyIDAWS))
+	if err := c.authorize(keyID); err != nil {
+		return err
+	}
+	id, blob, err := c.svc.GenerateDataKeyWithoutPlaintext(c.ctx, keyID, size, contextOf(req.Context, req.ContextAWS))
 	if err != nil {
 		return err
 	}
@@ -95,7 +103,11 @@ func (s *Server) encrypt(c *call) error {
 	if err != nil {
 		return err
 	}
-	id, blob, err := c.svc.Encrypt(c.ctx, first(req.KeyID, req.KeyIDAWS), req.Plaintext, contextOf(req.Context, req.ContextAWS))
+	keyID := c.keyOrDefault(first(req.KeyID, req.KeyIDAWS))
+	if err := c.authorize(keyID); err != nil {
+		return err
+	}
+	id, blob, err := c.svc.Encrypt(c.ctx, keyID, req.Plaintext, contextOf(req.Context, req.ContextAWS))
 	if err != nil {
 		return err
 	}
@@ -123,6 +135,9 @@ func (s *Server) decrypt(c *call) error {
 	}
 	if len(blob) == 0 {
 		return errMissing("ciphertext_blob")
+	}
+	if err := c.authorize(blobKeyID(blob)); err != nil {
+		return err
 	}
 	id, plaintext, err := c.svc.Decrypt(c.ctx, blob, contextOf(req.Context, req.ContextAWS), first(req.KeyID, req.KeyIDAWS))
 	if err != nil {
@@ -163,6 +178,10 @@ func (s *Server) reEncrypt(c *call) error {
 	if len(blob) == 0 {
 		return errMissing("ciphertext_blob")
 	}
+	dst := c.keyOrDefault(first(req.DestKeyID, req.DestKeyIDAWS))
+	if err := c.authorize(blobKeyID(blob), dst); err != nil {
+		return err
+	}
 	id, out, err := c.svc.ReEncrypt(c.ctx, blob, contextOf(req.SourceCtx, req.SourceCtxAWS), first(req.SourceKeyID, req.SourceKeyAWS),
 		first(req.DestKeyID, req.DestKeyIDAWS), contextOf(req.DestCtx, req.DestCtxAWS))
 	if err != nil {
@@ -170,6 +189,25 @@ func (s *Server) reEncrypt(c *call) error {
 	}
 	writeBlob(c, id, out)
 	return nil
+}
+
+// keyOrDefault is the key a data-key request acts on: the named one, else
+// the configured default key (authorization is checked on that key).
+func (c *call) keyOrDefault(id string) string {
+	if id == "" {
+		return c.pending.DefaultKeyID()
+	}
+	return id
+}
+
+// blobKeyID is the key a blob names; a malformed blob authorizes on nothing
+// here and is refused (400) by the service.
+func blobKeyID(blob []byte) string {
+	b, err := kms.ParseBlob(blob)
+	if err != nil {
+		return ""
+	}
+	return b.KeyID
 }
 
 func contextOf(a, b map[string]string) map[string]string {

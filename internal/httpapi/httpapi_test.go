@@ -23,6 +23,10 @@ type trustAll struct{}
 func (trustAll) Verify(*http.Request, []byte) (string, error) { return "root", nil }
 
 func newTestServer(t testing.TB, running bool) *Server {
+	return newTestServerWith(t, running, &auth.Root{AccessKey: "root", Secret: "unused-secret"})
+}
+
+func newTestServerWith(t testing.TB, running bool, authz Authorizer) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	mgr := lifecycle.New(lifecycle.Options{
@@ -39,7 +43,7 @@ func newTestServer(t testing.TB, running bool) *Server {
 		}
 		t.Cleanup(mgr.Shutdown)
 	}
-	return New(Options{Manager: mgr, Authenticator: trustAll{}, Authorizer: &auth.Root{AccessKey: "root", Secret: "unused-secret"}})
+	return New(Options{Manager: mgr, Authenticator: trustAll{}, Authorizer: authz})
 }
 
 func TestRouteTableDeclaresEverything(t *testing.T) {

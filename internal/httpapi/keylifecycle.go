@@ -14,13 +14,13 @@ import (
 func (s *Server) keyLifecycleRoutes() []*route {
 	const t = 30 * time.Second
 	return []*route{
-		{method: "POST", path: "/kms/keys/enable", action: "kms:EnableKey", maxBody: MaxBody, timeout: t, service: true, handle: s.enableKey},
-		{method: "POST", path: "/kms/keys/disable", action: "kms:DisableKey", maxBody: MaxBody, timeout: t, service: true, handle: s.disableKey},
-		{method: "POST", path: "/kms/keys/rotate", action: "kms:RotateKey", maxBody: MaxBody, timeout: t, service: true, handle: s.rotateKey},
-		{method: "POST", path: "/kms/keys/rotation", action: "kms:RotateKey", maxBody: MaxBody, timeout: t, service: true, handle: s.setRotation},
-		{method: "POST", path: "/kms/keys/update-description", action: "kms:UpdateKeyDescription", maxBody: MaxBody, timeout: t, service: true, handle: s.updateDescription},
-		{method: "POST", path: "/kms/keys/tag", action: "kms:TagResource", maxBody: MaxBody, timeout: t, service: true, handle: s.tagKey},
-		{method: "POST", path: "/kms/keys/untag", action: "kms:UntagResource", maxBody: MaxBody, timeout: t, service: true, handle: s.untagKey},
+		{method: "POST", path: "/kms/keys/enable", action: "kms:EnableKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.enableKey},
+		{method: "POST", path: "/kms/keys/disable", action: "kms:DisableKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.disableKey},
+		{method: "POST", path: "/kms/keys/rotate", action: "kms:RotateKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.rotateKey},
+		{method: "POST", path: "/kms/keys/rotation", action: "kms:RotateKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.setRotation},
+		{method: "POST", path: "/kms/keys/update-description", action: "kms:UpdateKeyDescription", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.updateDescription},
+		{method: "POST", path: "/kms/keys/tag", action: "kms:TagResource", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.tagKey},
+		{method: "POST", path: "/kms/keys/untag", action: "kms:UntagResource", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.untagKey},
 	}
 }
 
@@ -38,6 +38,9 @@ func (s *Server) enableKey(c *call) error {
 	if err != nil {
 		return err
 	}
+	if err := c.authorize(id); err != nil {
+		return err
+	}
 	m, err := c.svc.EnableKey(c.ctx, id)
 	return writeKeyChange(c, m, err)
 }
@@ -47,6 +50,9 @@ func (s *Server) disableKey(c *call) error {
 	if err != nil {
 		return err
 	}
+	if err := c.authorize(id); err != nil {
+		return err
+	}
 	m, err := c.svc.DisableKey(c.ctx, id)
 	return writeKeyChange(c, m, err)
 }
@@ -54,6 +60,9 @@ func (s *Server) disableKey(c *call) error {
 func (s *Server) rotateKey(c *call) error {
 	id, err := s.keyIDFromBody(c)
 	if err != nil {
+		return err
+	}
+	if err := c.authorize(id); err != nil {
 		return err
 	}
 	m, err := c.svc.RotateKey(c.ctx, id)
@@ -74,7 +83,11 @@ func (s *Server) setRotation(c *call) error {
 	if req.Enabled == nil {
 		return errMissing("enabled")
 	}
-	m, err := c.svc.SetRotation(c.ctx, first(req.KeyID, req.KeyIDAWS), *req.Enabled, max(req.PeriodDays, req.RotationPeriodInDays))
+	id := first(req.KeyID, req.KeyIDAWS)
+	if err := c.authorize(id); err != nil {
+		return err
+	}
+	m, err := c.svc.SetRotation(c.ctx, id, *req.Enabled, max(req.PeriodDays, req.RotationPeriodInDays))
 	return writeKeyChange(c, m, err)
 }
 
@@ -89,7 +102,11 @@ func (s *Server) updateDescription(c *call) error {
 	if req.Description == nil {
 		return errMissing("description")
 	}
-	m, err := c.svc.UpdateDescription(c.ctx, first(req.KeyID, req.KeyIDAWS), *req.Description)
+	id := first(req.KeyID, req.KeyIDAWS)
+	if err := c.authorize(id); err != nil {
+		return err
+	}
+	m, err := c.svc.UpdateDescription(c.ctx, id, *req.Description)
 	return writeKeyChange(c, m, err)
 }
 
@@ -101,7 +118,11 @@ func (s *Server) tagKey(c *call) error {
 	if err := jsonbody.Decode(c.body, &req); err != nil {
 		return err
 	}
-	m, err := c.svc.TagKey(c.ctx, first(req.KeyID, req.KeyIDAWS), req.Tags)
+	id := first(req.KeyID, req.KeyIDAWS)
+	if err := c.authorize(id); err != nil {
+		return err
+	}
+	m, err := c.svc.TagKey(c.ctx, id, req.Tags)
 	return writeKeyChange(c, m, err)
 }
 
@@ -113,6 +134,10 @@ func (s *Server) untagKey(c *call) error {
 	if err := jsonbody.Decode(c.body, &req); err != nil {
 		return err
 	}
-	m, err := c.svc.UntagKey(c.ctx, first(req.KeyID, req.KeyIDAWS), req.TagKeys)
+	id := first(req.KeyID, req.KeyIDAWS)
+	if err := c.authorize(id); err != nil {
+		return err
+	}
+	m, err := c.svc.UntagKey(c.ctx, id, req.TagKeys)
 	return writeKeyChange(c, m, err)
 }

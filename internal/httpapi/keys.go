@@ -14,11 +14,11 @@ import (
 func (s *Server) keyRoutes() []*route {
 	const t = 30 * time.Second
 	return []*route{
-		{method: "POST", path: "/kms/keys", action: "kms:CreateKey", maxBody: MaxBody, timeout: t, service: true, handle: s.createKey},
+		{method: "POST", path: "/kms/keys", action: "kms:CreateKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.createKey},
 		{method: "GET", path: "/kms/keys", action: "kms:ListKeys", timeout: t, service: true, handle: s.listKeys},
-		{method: "GET", path: "/kms/keys/{key_id}", action: "kms:DescribeKey", timeout: t, service: true, handle: s.describeKey},
-		{method: "DELETE", path: "/kms/keys/delete", action: "kms:DeleteKey", maxBody: MaxBody, timeout: t, service: true, handle: s.deleteKey},
-		{method: "POST", path: "/kms/keys/cancel-deletion", action: "kms:DeleteKey", maxBody: MaxBody, timeout: t, service: true, handle: s.cancelDeletion},
+		{method: "GET", path: "/kms/keys/{key_id}", action: "kms:DescribeKey", timeout: t, service: true, keyScoped: true, handle: s.describeKey},
+		{method: "DELETE", path: "/kms/keys/delete", action: "kms:DeleteKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.deleteKey},
+		{method: "POST", path: "/kms/keys/cancel-deletion", action: "kms:DeleteKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.cancelDeletion},
 	}
 }
 
@@ -62,6 +62,9 @@ func parseCreateKey(body []byte) (kms.CreateKeyInput, error) {
 func (s *Server) createKey(c *call) error {
 	in, err := parseCreateKey(c.body)
 	if err != nil {
+		return err
+	}
+	if err := c.authorize(in.NamedID()); err != nil {
 		return err
 	}
 	meta, err := c.svc.CreateKey(c.ctx, in)
@@ -142,7 +145,11 @@ func (s *Server) listKeys(c *call) error {
 }
 
 func (s *Server) describeKey(c *call) error {
-	meta, err := c.svc.DescribeKey(c.ctx, c.r.PathValue("key_id"))
+	id := c.r.PathValue("key_id")
+	if err := c.authorize(id); err != nil {
+		return err
+	}
+	meta, err := c.svc.DescribeKey(c.ctx, id)
 	if err != nil {
 		return err
 	}
@@ -196,6 +203,9 @@ func (s *Server) deleteKey(c *call) error {
 		return err
 	}
 	id := first(req.KeyID, req.KeyIDAWS)
+	if err := c.authorize(id); err != nil {
+		return err
+	}
 	if req.ForceImmediate {
 		if err := c.svc.DestroyNow(c.ctx, id, req.ConfirmKeyID); err != nil {
 			return err
@@ -221,6 +231,9 @@ func (s *Server) deleteKey(c *call) error {
 func (s *Server) cancelDeletion(c *call) error {
 	id, err := s.keyIDFromBody(c)
 	if err != nil {
+		return err
+	}
+	if err := c.authorize(id); err != nil {
 		return err
 	}
 	meta, err := c.svc.CancelDeletion(c.ctx, id)

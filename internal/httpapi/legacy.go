@@ -18,10 +18,10 @@ import (
 func (s *Server) legacyRoutes() []*route {
 	const t = 30 * time.Second
 	return []*route{
-		{method: "POST", path: "/kms/create-key", action: "kms:CreateKey", maxBody: MaxBody, timeout: t, service: true, handle: s.legacyCreateKey},
-		{method: "POST", path: "/kms/key/create", action: "kms:CreateKey", maxBody: MaxBody, timeout: t, service: true, handle: s.legacyCreateKey},
-		{method: "GET", path: "/kms/describe-key", action: "kms:DescribeKey", timeout: t, service: true, handle: s.legacyDescribeKey},
-		{method: "GET", path: "/kms/key/status", action: "kms:DescribeKey", timeout: t, service: true, handle: s.legacyDescribeKey},
+		{method: "POST", path: "/kms/create-key", action: "kms:CreateKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.legacyCreateKey},
+		{method: "POST", path: "/kms/key/create", action: "kms:CreateKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.legacyCreateKey},
+		{method: "GET", path: "/kms/describe-key", action: "kms:DescribeKey", timeout: t, service: true, keyScoped: true, handle: s.legacyDescribeKey},
+		{method: "GET", path: "/kms/key/status", action: "kms:DescribeKey", timeout: t, service: true, keyScoped: true, handle: s.legacyDescribeKey},
 		{method: "GET", path: "/kms/list-keys", action: "kms:ListKeys", timeout: t, service: true, handle: s.legacyListKeys},
 		{method: "POST", path: "/kms/status", action: "kms:ServiceControl", maxBody: MaxBody, timeout: 10 * time.Second, handle: s.legacyStatus},
 	}
@@ -66,6 +66,9 @@ func (s *Server) legacyCreateKey(c *call) error {
 	if id := c.r.URL.Query().Get("key-id"); id != "" && in.KeyID == "" {
 		in.KeyID = id
 	}
+	if err := c.authorize(in.NamedID()); err != nil {
+		return err
+	}
 	meta, err := c.svc.CreateKey(c.ctx, in)
 	if err != nil {
 		return err
@@ -83,6 +86,9 @@ func (s *Server) legacyDescribeKey(c *call) error {
 	id := first(q.Get("keyId"), first(q.Get("key-id"), q.Get("key")))
 	if id == "" {
 		return errMissing("keyId")
+	}
+	if err := c.authorize(id); err != nil {
+		return err
 	}
 	meta, err := c.svc.DescribeKey(c.ctx, id)
 	if err != nil {

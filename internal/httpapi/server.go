@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -64,7 +65,12 @@ type route struct {
 	timeout time.Duration
 	// service: the route needs the running KMS service (else 503).
 	service bool
-	handle  func(*call) error
+	// keyScoped: the route acts on keys named in the request, and is
+	// authorized per key (resource arn:aws:kms:::key/<id>). Its handler can
+	// reach the service only through call.authorize, so a key-scoped route
+	// cannot skip its check: c.svc stays nil until then.
+	keyScoped bool
+	handle    func(*call) error
 }
 
 // call is one request in flight.
@@ -77,7 +83,28 @@ type call struct {
 	accessKey string
 	route     *route
 	srv       *Server
-	svc       *kms.Service // set when route.service
+	svc       *kms.Service // set when route.service (after authorize if keyScoped)
+	pending   *kms.Service // the acquired service of a keyScoped route
+}
+
+// KeyResource is the IAM resource of a key.
+func KeyResource(id string) string { return "arn:aws:kms:::key/" + id }
+
+// authorize checks the route's action on every named key (an empty id, a
+// key not yet named, checks the key-less resource "*") and then makes the
+// service available. It answers 403 whether or not a key exists.
+func (c *call) authorize(keyIDs ...string) error {
+	for _, id := range keyIDs {
+		resource := "*"
+		if id != "" {
+			resource = KeyResource(id)
+		}
+		if !c.srv.opts.Authorizer.Allowed(c.accessKey, c.route.action, resource) {
+			return errAccessDenied
+		}
+	}
+	c.svc = c.pending
+	return nil
 }
 
 // New builds the handler.
@@ -149,7 +176,7 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, c.reqID, err)
 		return
 	}
-	if !s.opts.Authorizer.Allowed(c.accessKey, rt.action, "*") {
+	if !rt.keyScoped && !s.opts.Authorizer.Allowed(c.accessKey, rt.action, "*") {
 		s.writeError(w, r, c.reqID, errAccessDenied)
 		return
 	}
@@ -163,8 +190,18 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer release()
-		c.svc = svc
+		if rt.keyScoped {
+			c.pending = svc
+		} else {
+			c.svc = svc
+		}
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.opts.Log.Error("handler panic", "request_id", c.reqID, "route", rt.path, "panic", fmt.Sprint(p))
+			s.writeError(w, r, c.reqID, errInternal)
+		}
+	}()
 	if err := rt.handle(c); err != nil {
 		s.writeError(w, r, c.reqID, err)
 	}
@@ -237,4 +274,5 @@ var (
 	errTooLarge         = errors.New("request body larger than the limit")
 	errAccessDenied     = errors.New("access denied")
 	errBadBody          = errors.New("the request body could not be read")
+	errInternal         = errors.New("internal error")
 )

@@ -403,9 +403,10 @@ func (k *Keyring) due(u *unsealed) bool {
 func (k *Keyring) revalidated(ctx context.Context, id string, u *unsealed) (*unsealed, error) {
 	entry, err := k.store.Get(ctx, id)
 	if err != nil {
-		if errors.Is(err, kms.ErrNotFound) {
-			k.cache.Delete(id)
-		}
+		// Gone, or unconfirmable (store unreachable): either way the cached
+		// state may be wrong, so nobody may use it any longer; the next
+		// callers go to the store and fail fast until it answers again.
+		k.cache.Delete(id)
 		return nil, err
 	}
 	if entry.Revision == u.revision {

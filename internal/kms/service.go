@@ -69,6 +69,15 @@ type CreateKeyInput struct {
 	Tags        map[string]string
 }
 
+// NamedID is the id a create request names (key_id, else the "name" tag),
+// or "" when the service will generate one.
+func (in CreateKeyInput) NamedID() string {
+	if in.KeyID != "" {
+		return in.KeyID
+	}
+	return in.Tags["name"]
+}
+
 // CreateKey makes a new Enabled key. The id is KeyID, else the "name" tag,
 // else a random UUID v4.
 func (s *Service) CreateKey(ctx context.Context, in CreateKeyInput) (Metadata, error) {
@@ -82,10 +91,7 @@ func (s *Service) CreateKey(ctx context.Context, in CreateKeyInput) (Metadata, e
 	if len(in.Description) > maxDescription {
 		return Metadata{}, fmt.Errorf("%w: description longer than %d bytes", ErrInvalidRequest, maxDescription)
 	}
-	id := in.KeyID
-	if id == "" {
-		id = in.Tags["name"]
-	}
+	id := in.NamedID()
 	if id == "" {
 		if id, err = s.newUUID(); err != nil {
 			return Metadata{}, err
