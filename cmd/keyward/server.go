@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth"
 	"github.com/keyward/keyward/internal/backends"
+	"github.com/keyward/keyward/internal/certs"
 	"github.com/keyward/keyward/internal/fsutil"
 	"github.com/keyward/keyward/internal/httpapi"
 	"github.com/keyward/keyward/internal/lifecycle"
@@ -197,16 +199,31 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	scheme := "http"
+	var tlsCerts *certs.Reloader
 	if f.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-		if err != nil {
+		if tlsCerts, err = certs.New(f.tlsCert, f.tlsKey); err != nil {
 			ln.Close()
-			return fmt.Errorf("loading the TLS key pair: %w", err)
+			return err
 		}
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		srv.TLSConfig = tlsCerts.Config()
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
+	// SIGHUP reloads what can change without a restart.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if tlsCerts != nil {
+				if err := tlsCerts.Reload(); err != nil {
+					log.Error("TLS certificate reload failed; the previous certificate stays in use", "error", err.Error())
+				} else {
+					log.Info("TLS certificate reloaded")
+				}
+			}
+		}
+	}()
 	if f.dev {
 		fmt.Fprintf(stdout, "\nKeyward dev server on %s://%s\n  access key: %s\n  secret key: %s\n  default key: %s\n  data dir:   %s\n\n",
 			scheme, ln.Addr(), root.AccessKey, root.Secret, devDefaultKeyID, dataDir)
