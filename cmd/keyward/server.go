@@ -21,11 +21,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/keyward/keyward/internal/auth"
 	"github.com/keyward/keyward/internal/backends"
 	"github.com/keyward/keyward/internal/certs"
 	"github.com/keyward/keyward/internal/fsutil"
 	"github.com/keyward/keyward/internal/httpapi"
+	"github.com/keyward/keyward/internal/iam"
 	"github.com/keyward/keyward/internal/lifecycle"
 	"github.com/keyward/keyward/internal/sigv4"
 )
@@ -38,6 +38,9 @@ type serverFlags struct {
 	tlsCert, tlsKey        string
 	allowImmediateDeletion bool
 	dev                    bool
+	iamFile                string
+	auditLog               string
+	metricsAuth            bool
 }
 
 // maxClockSkew is how far a request's X-Amz-Date may be from the server's.
@@ -79,6 +82,12 @@ func parseServerFlags(args, env []string, stderr io.Writer) (serverFlags, error)
 	if err != nil {
 		return f, err
 	}
+	metricsAuth := true
+	if v := fromEnv("metrics-auth", ""); v != "" {
+		if metricsAuth, err = strconv.ParseBool(v); err != nil {
+			return f, fmt.Errorf("KEYWARD_METRICS_AUTH: not a boolean: %q", v)
+		}
+	}
 	fs := flag.NewFlagSet("keyward server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.address, "address", fromEnv("address", "127.0.0.1:9000"), "listen address (KEYWARD_ADDRESS)")
@@ -87,6 +96,9 @@ func parseServerFlags(args, env []string, stderr io.Writer) (serverFlags, error)
 	fs.StringVar(&f.tlsKey, "tls-key", fromEnv("tls-key", ""), "TLS private key file (KEYWARD_TLS_KEY)")
 	fs.BoolVar(&f.allowImmediateDeletion, "allow-immediate-deletion", allow, "allow force_immediate key destruction (KEYWARD_ALLOW_IMMEDIATE_DELETION)")
 	fs.BoolVar(&f.dev, "dev", dev, "start a ready local backend with a default key and print dev credentials (KEYWARD_DEV)")
+	fs.StringVar(&f.iamFile, "iam-file", fromEnv("iam-file", ""), "JSON file of users and policies, reloaded on SIGHUP and when it changes (KEYWARD_IAM_FILE)")
+	fs.StringVar(&f.auditLog, "audit-log", fromEnv("audit-log", ""), "audit log file, or - for stdout; reopened on SIGHUP (KEYWARD_AUDIT_LOG)")
+	fs.BoolVar(&f.metricsAuth, "metrics-auth", metricsAuth, "require a signed request with kms:ServiceControl for /metrics (KEYWARD_METRICS_AUTH)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -117,17 +129,23 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		return ""
 	}
 
-	root := &auth.Root{AccessKey: getenv("KEYWARD_ROOT_USER"), Secret: getenv("KEYWARD_ROOT_PASSWORD")}
-	if root.AccessKey == "" || root.Secret == "" {
+	rootUser, rootSecret := getenv("KEYWARD_ROOT_USER"), getenv("KEYWARD_ROOT_PASSWORD")
+	if rootUser == "" || rootSecret == "" {
 		if !f.dev {
 			return errors.New("KEYWARD_ROOT_USER and KEYWARD_ROOT_PASSWORD must be set (or run with --dev)")
 		}
-		if root.AccessKey, root.Secret, err = devCredentials(); err != nil {
+		if rootUser, rootSecret, err = devCredentials(); err != nil {
 			return err
 		}
 	}
-	if len(root.Secret) < 8 {
+	if len(rootSecret) < 8 {
 		return errors.New("KEYWARD_ROOT_PASSWORD must be at least 8 characters")
+	}
+	identities := iam.New(rootUser, rootSecret, log)
+	if f.iamFile != "" {
+		if err := identities.LoadFile(f.iamFile, getenv); err != nil {
+			return fmt.Errorf("--iam-file: %w", err)
+		}
 	}
 
 	dataDir, err := filepath.Abs(f.dataDir)
@@ -168,6 +186,12 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if f.iamFile != "" {
+		iamHup := make(chan os.Signal, 1)
+		signal.Notify(iamHup, syscall.SIGHUP)
+		defer signal.Stop(iamHup)
+		go identities.Watch(ctx, f.iamFile, getenv, 2*time.Second, iamHup)
+	}
 	if err := mgr.Restore(ctx); err != nil {
 		return fmt.Errorf("restoring the KMS state: %w", err)
 	}
@@ -180,8 +204,8 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 
 	api := httpapi.New(httpapi.Options{
 		Manager:       mgr,
-		Authenticator: sigv4.New(root, now, maxClockSkew),
-		Authorizer:    root,
+		Authenticator: sigv4.New(identities, now, maxClockSkew),
+		Authorizer:    identities,
 		Log:           log,
 		RequestIDSeed: binary.BigEndian.Uint64(seed[:]),
 	})
@@ -226,7 +250,7 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 	}()
 	if f.dev {
 		fmt.Fprintf(stdout, "\nKeyward dev server on %s://%s\n  access key: %s\n  secret key: %s\n  default key: %s\n  data dir:   %s\n\n",
-			scheme, ln.Addr(), root.AccessKey, root.Secret, devDefaultKeyID, dataDir)
+			scheme, ln.Addr(), rootUser, rootSecret, devDefaultKeyID, dataDir)
 	}
 
 	errc := make(chan error, 1)

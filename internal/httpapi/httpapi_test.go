@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyward/keyward/internal/auth"
 	"github.com/keyward/keyward/internal/backends"
+	"github.com/keyward/keyward/internal/iam"
 	"github.com/keyward/keyward/internal/lifecycle"
 )
 
@@ -23,7 +23,7 @@ type trustAll struct{}
 func (trustAll) Verify(*http.Request, []byte) (string, error) { return "root", nil }
 
 func newTestServer(t testing.TB, running bool) *Server {
-	return newTestServerWith(t, running, &auth.Root{AccessKey: "root", Secret: "unused-secret"})
+	return newTestServerWith(t, running, iam.New("root", "unused-secret", nil))
 }
 
 func newTestServerWith(t testing.TB, running bool, authz Authorizer) *Server {

@@ -1,0 +1,302 @@
+package iam
+
+import (
+	"fmt"
+	"strings"
+)
+
+// knownActions are the per-route actions of SPEC.md section 3. The order
+// fixes each action's bit in an actionSet; policies are resolved against
+// this list once, at load, so the hot path never matches action patterns.
+var knownActions = [...]string{
+	"kms:Configure",
+	"kms:ServiceControl",
+	"kms:ClearCache",
+	"kms:ListKeys",
+	"kms:DescribeKey",
+	"kms:CreateKey",
+	"kms:DeleteKey",
+	"kms:EnableKey",
+	"kms:DisableKey",
+	"kms:RotateKey",
+	"kms:UpdateKeyDescription",
+	"kms:TagResource",
+	"kms:UntagResource",
+	"kms:GenerateDataKey",
+	"kms:Encrypt",
+	"kms:Decrypt",
+	"kms:ReEncrypt",
+	"kms:Backup",
+	"kms:Restore",
+}
+
+const numActions = len(knownActions)
+
+// actionSet holds one bit per known action.
+type actionSet uint32
+
+var (
+	actionIndex  = map[string]int{} // canonical spelling -> bit
+	lowerActions [numActions]string // lower-cased, for case-insensitive pattern matching
+)
+
+func init() {
+	for i, a := range knownActions {
+		actionIndex[a] = i
+		lowerActions[i] = strings.ToLower(a)
+	}
+}
+
+// lookupAction maps a requested action to its bit. The route table uses the
+// canonical spelling (one map lookup, no allocation); any other casing is
+// still accepted because IAM action names are case-insensitive.
+func lookupAction(a string) (int, bool) {
+	if i, ok := actionIndex[a]; ok {
+		return i, true
+	}
+	for i, k := range knownActions {
+		if strings.EqualFold(k, a) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// compileAction resolves one Action entry to the known actions it names.
+// A pattern that names none is an error: a typo ("kms:GenrateDataKey")
+// would otherwise grant, or worse fail to deny, nothing at all.
+func compileAction(pat string) (actionSet, error) {
+	if pat == "" {
+		return 0, fmt.Errorf("empty action")
+	}
+	lp := strings.ToLower(pat)
+	if lp != "*" && !strings.HasPrefix(lp, "kms:") {
+		return 0, fmt.Errorf("action %q: only \"kms:\" actions (or \"*\") are supported", pat)
+	}
+	var set actionSet
+	for i, a := range lowerActions {
+		if glob(lp, a) {
+			set |= 1 << i
+		}
+	}
+	if set == 0 {
+		if strings.ContainsAny(pat, "*?") {
+			return 0, fmt.Errorf("action pattern %q matches no known action", pat)
+		}
+		return 0, fmt.Errorf("unknown action %q", pat)
+	}
+	return set, nil
+}
+
+// Resource forms. Only two are accepted (see the package doc): "*" and
+// KeyARNPrefix followed by a key id pattern.
+const (
+	patAny    = iota // "*": everything
+	patExact         // no wildcard: string equality
+	patPrefix        // literal followed by one trailing '*': prefix test
+	patGlob          // anything else: glob
+)
+
+// resPattern is a precompiled Resource entry.
+type resPattern struct {
+	kind int
+	lit  string // exact: the ARN; prefix: the part before '*'; glob: the pattern
+	// every: the pattern covers every key id, so it also matches the
+	// key-less resource NoKey (the rule in the package doc).
+	every bool
+}
+
+// keyIDPatternChars reports whether c may appear in the key id part of a
+// resource pattern: the key id alphabet (kms.ValidateKeyID) plus the two
+// wildcards. A pattern with any other byte could never match a key.
+func keyIDPatternChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '.' || c == '_' || c == '-' || c == '*' || c == '?'
+}
+
+// compileResource validates and precompiles one Resource entry.
+func compileResource(r string) (resPattern, error) {
+	if r == NoKey {
+		return resPattern{kind: patAny, every: true}, nil
+	}
+	id, ok := strings.CutPrefix(r, KeyARNPrefix)
+	if !ok {
+		return resPattern{}, fmt.Errorf("resource %q: must be \"*\" or %q followed by a key id pattern (for every key use \"*\" or %q)",
+			r, KeyARNPrefix, KeyARNPrefix+"*")
+	}
+	if id == "" {
+		return resPattern{}, fmt.Errorf("resource %q: names no key", r)
+	}
+	for i := 0; i < len(id); i++ {
+		if !keyIDPatternChar(id[i]) {
+			return resPattern{}, fmt.Errorf("resource %q: key ids only hold A-Z a-z 0-9 . _ - (wildcards * and ?)", r)
+		}
+	}
+	if strings.Trim(id, "*") == "" {
+		return resPattern{kind: patPrefix, lit: KeyARNPrefix, every: true}, nil
+	}
+	star := strings.IndexByte(id, '*')
+	switch {
+	case !strings.ContainsAny(id, "*?"):
+		return resPattern{kind: patExact, lit: r}, nil
+	case star == len(id)-1 && !strings.ContainsRune(id, '?'):
+		return resPattern{kind: patPrefix, lit: r[:len(r)-1]}, nil
+	default:
+		return resPattern{kind: patGlob, lit: r}, nil
+	}
+}
+
+// match reports whether the pattern covers the requested resource.
+func (p *resPattern) match(resource string) bool {
+	if resource == NoKey {
+		return p.every
+	}
+	switch p.kind {
+	case patAny:
+		return true
+	case patExact:
+		return resource == p.lit
+	case patPrefix:
+		return strings.HasPrefix(resource, p.lit)
+	default:
+		return glob(p.lit, resource)
+	}
+}
+
+// glob matches s against p where '*' is any run of bytes (including none)
+// and '?' is exactly one byte. Key ids and action names are ASCII, so
+// bytes are characters. Iterative with single-star backtracking: linear in
+// practice, O(len(p)*len(s)) worst case, no allocation.
+func glob(p, s string) bool {
+	px, sx := 0, 0
+	starP, starS := -1, 0
+	for sx < len(s) {
+		if px < len(p) {
+			switch c := p[px]; {
+			case c == '*':
+				starP, starS = px, sx
+				px++
+				continue
+			case c == '?' || c == s[sx]:
+				px++
+				sx++
+				continue
+			}
+		}
+		if starP < 0 {
+			return false
+		}
+		starS++
+		px, sx = starP+1, starS
+	}
+	for px < len(p) && p[px] == '*' {
+		px++
+	}
+	return px == len(p)
+}
+
+// statement is a compiled policy statement.
+type statement struct {
+	deny      bool
+	actions   actionSet
+	resources []resPattern
+}
+
+// rules are one user's merged statements for one action.
+type rules struct {
+	allowAny, denyAny bool // a statement with Resource "*"
+	allow, deny       []resPattern
+}
+
+func (r *rules) add(deny bool, p resPattern) {
+	switch {
+	case p.kind == patAny && deny:
+		r.denyAny = true
+	case p.kind == patAny:
+		r.allowAny = true
+	case deny:
+		r.deny = append(r.deny, p)
+	default:
+		r.allow = append(r.allow, p)
+	}
+}
+
+// allowed evaluates IAM semantics: an explicit Deny wins, then any Allow,
+// else the implicit deny.
+func (r *rules) allowed(resource string) bool {
+	if r.denyAny {
+		return false
+	}
+	for i := range r.deny {
+		if r.deny[i].match(resource) {
+			return false
+		}
+	}
+	if r.allowAny {
+		return true
+	}
+	for i := range r.allow {
+		if r.allow[i].match(resource) {
+			return true
+		}
+	}
+	return false
+}
+
+// permissions is a user's compiled policy set: nil means no statement
+// mentions that action (deny).
+type permissions [numActions]*rules
+
+func (p *permissions) add(stmts []statement) {
+	for _, st := range stmts {
+		for i := 0; i < numActions; i++ {
+			if st.actions&(1<<i) == 0 {
+				continue
+			}
+			if p[i] == nil {
+				p[i] = &rules{}
+			}
+			for _, r := range st.resources {
+				p[i].add(st.deny, r)
+			}
+		}
+	}
+}
+
+// builtins are the canned policies of SPEC.md section 3. They grant on
+// every key (Resource "*"), need no definition, and a file may not redefine
+// them (a redefinition would make "KMSKeyUser" mean different things on
+// different servers).
+var builtins = map[string][]statement{}
+
+func init() {
+	canned := map[string][]string{
+		"KMSKeyUser":   {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt", "kms:GenerateDataKey", "kms:DescribeKey"},
+		"KMSAuditor":   {"kms:DescribeKey", "kms:ListKeys"},
+		"consoleAdmin": {"kms:*"},
+		"KMSKeyAdministrator": {"kms:CreateKey", "kms:DescribeKey", "kms:ListKeys", "kms:EnableKey",
+			"kms:DisableKey", "kms:RotateKey", "kms:DeleteKey", "kms:UpdateKeyDescription",
+			"kms:TagResource", "kms:UntagResource"},
+	}
+	for name, acts := range canned {
+		var set actionSet
+		for _, a := range acts {
+			s, err := compileAction(a)
+			if err != nil {
+				panic("iam: built-in policy " + name + ": " + err.Error())
+			}
+			set |= s
+		}
+		builtins[name] = []statement{{actions: set, resources: []resPattern{{kind: patAny, every: true}}}}
+	}
+}
+
+// builtinFold returns the built-in policy name equal to name ignoring case.
+func builtinFold(name string) (string, bool) {
+	for b := range builtins {
+		if strings.EqualFold(b, name) {
+			return b, true
+		}
+	}
+	return "", false
+}
