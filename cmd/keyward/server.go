@@ -21,12 +21,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/backends"
 	"github.com/keyward/keyward/internal/certs"
 	"github.com/keyward/keyward/internal/fsutil"
 	"github.com/keyward/keyward/internal/httpapi"
 	"github.com/keyward/keyward/internal/iam"
 	"github.com/keyward/keyward/internal/lifecycle"
+	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/internal/sigv4"
 )
 
@@ -174,6 +176,14 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	now := time.Now
+	var aud *audit.Logger
+	if f.auditLog != "" {
+		if aud, err = audit.Open(f.auditLog, 0, log); err != nil {
+			return fmt.Errorf("--audit-log: %w", err)
+		}
+		defer aud.Close() // after the HTTP server has drained: nothing queued is lost
+	}
+	met := metrics.New()
 	mgr := lifecycle.New(lifecycle.Options{
 		DataDir:                dataDir,
 		Backends:               &backends.Registry{DataDir: dataDir, Rand: rand.Reader, Now: now},
@@ -183,7 +193,9 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		Day:                    day,
 		SweepInterval:          sweep,
 		AllowImmediateDeletion: f.allowImmediateDeletion,
+		Metrics:                met,
 	})
+	met.SetSource(metrics.ServiceSource(mgr.Acquire, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if f.iamFile != "" {
@@ -208,6 +220,9 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		Authorizer:    identities,
 		Log:           log,
 		RequestIDSeed: binary.BigEndian.Uint64(seed[:]),
+		Audit:         aud,
+		Metrics:       met,
+		MetricsAuth:   f.metricsAuth,
 	})
 	srv := &http.Server{
 		Handler:           api,
@@ -239,6 +254,9 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
+			if err := aud.Reopen(); err != nil {
+				log.Error("reopening the audit log failed", "error", err.Error())
+			}
 			if tlsCerts != nil {
 				if err := tlsCerts.Reload(); err != nil {
 					log.Error("TLS certificate reload failed; the previous certificate stays in use", "error", err.Error())

@@ -49,7 +49,7 @@ type errorBody struct {
 // writeError answers with the mapped status and code. The message of a
 // mapped error is the error text (built by Keyward, free of secrets); an
 // unmapped error is logged with its details and answered generically.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) {
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) (status int, code string) {
 	for _, e := range errorTable {
 		if errors.Is(err, e.err) {
 			msg := err.Error()
@@ -58,11 +58,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string
 			}
 			s.opts.Log.Debug("request failed", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "status", e.status, "code", e.code, "error", msg)
 			writeJSON(w, e.status, errorBody{Code: e.code, Message: msg, RequestID: reqID})
-			return
+			return e.status, e.code
 		}
 	}
 	s.opts.Log.Error("internal error", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "error", err.Error())
 	writeJSON(w, http.StatusInternalServerError, errorBody{Code: "InternalError", Message: "internal error (request " + reqID + "; details in the server log)", RequestID: reqID})
+	return http.StatusInternalServerError, "InternalError"
 }
 
 // errMissing reports a required field that is absent.

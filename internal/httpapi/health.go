@@ -21,3 +21,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
+
+// metrics serves the Prometheus scrape behind SigV4 (--metrics-auth).
+func (s *Server) metrics(c *call) error {
+	s.opts.Metrics.Handler().ServeHTTP(c.w, c.r)
+	return nil
+}

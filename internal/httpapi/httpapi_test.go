@@ -14,6 +14,7 @@ import (
 	"github.com/keyward/keyward/internal/backends"
 	"github.com/keyward/keyward/internal/iam"
 	"github.com/keyward/keyward/internal/lifecycle"
+	"github.com/keyward/keyward/internal/metrics"
 )
 
 // trustAll stands in for SigV4 in these unit tests of the handlers (the
@@ -43,7 +44,7 @@ func newTestServerWith(t testing.TB, running bool, authz Authorizer) *Server {
 		}
 		t.Cleanup(mgr.Shutdown)
 	}
-	return New(Options{Manager: mgr, Authenticator: trustAll{}, Authorizer: authz})
+	return New(Options{Manager: mgr, Authenticator: trustAll{}, Authorizer: authz, Metrics: metrics.New(), MetricsAuth: true})
 }
 
 func TestRouteTableDeclaresEverything(t *testing.T) {

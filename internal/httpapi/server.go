@@ -17,8 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/kms"
 	"github.com/keyward/keyward/internal/lifecycle"
+	"github.com/keyward/keyward/internal/metrics"
 )
 
 // Prefix is where the admin routes live.
@@ -46,6 +48,12 @@ type Options struct {
 	Log           *slog.Logger
 	// RequestIDSeed makes request ids unique across restarts.
 	RequestIDSeed uint64
+	// Audit and Metrics may be nil.
+	Audit   *audit.Logger
+	Metrics *metrics.Metrics
+	// MetricsAuth gates /metrics behind SigV4 and kms:ServiceControl;
+	// otherwise it is served unauthenticated, like /health.
+	MetricsAuth bool
 }
 
 // Server serves the API.
@@ -58,11 +66,13 @@ type Server struct {
 
 // route is one admin endpoint.
 type route struct {
-	method  string
-	path    string // relative to Prefix; may hold one {key_id} wildcard
-	action  string // the kms:* action it needs
-	maxBody int64
-	timeout time.Duration
+	method string
+	path   string // relative to Prefix (unless absolute); may hold one {key_id} wildcard
+	// absolute: path is not under Prefix (/metrics).
+	absolute bool
+	action   string // the kms:* action it needs
+	maxBody  int64
+	timeout  time.Duration
 	// service: the route needs the running KMS service (else 503).
 	service bool
 	// keyScoped: the route acts on keys named in the request, and is
@@ -71,6 +81,14 @@ type route struct {
 	// cannot skip its check: c.svc stays nil until then.
 	keyScoped bool
 	handle    func(*call) error
+}
+
+// fullPath is the route's pattern as served.
+func (rt *route) fullPath() string {
+	if rt.absolute {
+		return rt.path
+	}
+	return Prefix + rt.path
 }
 
 // call is one request in flight.
@@ -85,6 +103,12 @@ type call struct {
 	srv       *Server
 	svc       *kms.Service // set when route.service (after authorize if keyScoped)
 	pending   *kms.Service // the acquired service of a keyScoped route
+
+	// For the audit line and metrics.
+	start time.Time
+	rec   recorder
+	code  string // error code, "" on success
+	keyID string // the first key the call was authorized on
 }
 
 // KeyResource is the IAM resource of a key.
@@ -98,6 +122,9 @@ func (c *call) authorize(keyIDs ...string) error {
 		resource := "*"
 		if id != "" {
 			resource = KeyResource(id)
+		}
+		if c.keyID == "" {
+			c.keyID = id
 		}
 		if !c.srv.opts.Authorizer.Allowed(c.accessKey, c.route.action, resource) {
 			return errAccessDenied
@@ -118,21 +145,31 @@ func New(o Options) *Server {
 	s.routes = append(s.routes, s.keyLifecycleRoutes()...)
 	s.routes = append(s.routes, s.dataKeyRoutes()...)
 	s.routes = append(s.routes, s.legacyRoutes()...)
+	if o.MetricsAuth {
+		s.routes = append(s.routes, &route{method: "GET", path: "/metrics", absolute: true, action: "kms:ServiceControl", timeout: 10 * time.Second, handle: s.metrics})
+	} else {
+		s.mux.Handle("GET /metrics", o.Metrics.Handler())
+	}
 	byPath := map[string][]*route{}
-	var order []string
+	var order, patterns []string
 	for _, rt := range s.routes {
-		if _, ok := byPath[rt.path]; !ok {
-			order = append(order, rt.path)
+		p := rt.fullPath()
+		if _, ok := byPath[p]; !ok {
+			order = append(order, p)
+			patterns = append(patterns, p)
 		}
-		byPath[rt.path] = append(byPath[rt.path], rt)
+		byPath[p] = append(byPath[p], rt)
 	}
 	for _, p := range order {
-		s.mux.Handle(Prefix+p, s.dispatch(byPath[p]))
+		s.mux.Handle(p, s.dispatch(byPath[p]))
 	}
+	o.Metrics.RestrictRoutes(patterns...)
 	s.mux.HandleFunc("/health/live", s.live)
 	s.mux.HandleFunc("/health/ready", s.ready)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, s.newRequestID(), errRouteNotFound)
+		start := time.Now()
+		status, _ := s.writeError(w, r, s.newRequestID(), errRouteNotFound)
+		s.opts.Metrics.ObserveRequest(metrics.Unmatched, r.Method, status, time.Since(start))
 	})
 	return s
 }
@@ -155,29 +192,35 @@ func (s *Server) dispatch(routes []*route) http.Handler {
 			allow = append(allow, rt.method)
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		s.writeError(w, r, s.newRequestID(), errMethodNotAllowed)
+		start := time.Now()
+		status, _ := s.writeError(w, r, s.newRequestID(), errMethodNotAllowed)
+		s.opts.Metrics.ObserveRequest(routes[0].fullPath(), r.Method, status, time.Since(start))
 	})
 }
 
 // serve runs the pipeline every admin route shares: request id, bounded
-// body, SigV4 authentication, authorization, timeout, service acquisition.
+// body, SigV4 authentication, authorization, timeout, service acquisition;
+// then one audit line and the request metrics, whatever the outcome.
 func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
-	c := &call{w: w, r: r, route: rt, srv: s, reqID: s.newRequestID()}
+	c := &call{r: r, route: rt, srv: s, reqID: s.newRequestID(), start: time.Now()}
+	c.rec = recorder{ResponseWriter: w, status: http.StatusOK}
+	c.w = &c.rec
 	w.Header().Set("X-Request-Id", c.reqID)
+	defer s.finish(c)
 	body, err := readBody(r, rt.maxBody)
 	if err != nil {
-		s.writeError(w, r, c.reqID, err)
+		c.fail(err)
 		return
 	}
 	c.body = body
 	// Bodies can carry plaintext and secrets: wipe once the call is done.
 	defer clear(body)
 	if c.accessKey, err = s.opts.Authenticator.Verify(r, body); err != nil {
-		s.writeError(w, r, c.reqID, err)
+		c.fail(err)
 		return
 	}
 	if !rt.keyScoped && !s.opts.Authorizer.Allowed(c.accessKey, rt.action, "*") {
-		s.writeError(w, r, c.reqID, errAccessDenied)
+		c.fail(errAccessDenied)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), rt.timeout)
@@ -186,7 +229,7 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 	if rt.service {
 		svc, release, err := s.opts.Manager.Acquire()
 		if err != nil {
-			s.writeError(w, r, c.reqID, err)
+			c.fail(err)
 			return
 		}
 		defer release()
@@ -199,12 +242,43 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.opts.Log.Error("handler panic", "request_id", c.reqID, "route", rt.path, "panic", fmt.Sprint(p))
-			s.writeError(w, r, c.reqID, errInternal)
+			c.fail(errInternal)
 		}
 	}()
 	if err := rt.handle(c); err != nil {
-		s.writeError(w, r, c.reqID, err)
+		c.fail(err)
 	}
+}
+
+// fail answers the call with the mapped error and remembers the code for
+// the audit line.
+func (c *call) fail(err error) {
+	_, c.code = c.srv.writeError(c.w, c.r, c.reqID, err)
+}
+
+// finish writes the audit line and the request metrics. Neither carries
+// key material: the audit event has fixed fields, and metric labels are
+// route patterns.
+func (s *Server) finish(c *call) {
+	d := time.Since(c.start)
+	pattern := c.route.fullPath()
+	s.opts.Metrics.ObserveRequest(pattern, c.r.Method, c.rec.status, d)
+	s.opts.Audit.Record(audit.Event{
+		Time: c.start, RequestID: c.reqID, AccessKey: c.accessKey, SourceAddr: c.r.RemoteAddr,
+		Method: c.r.Method, Route: pattern, Action: c.route.action, KeyID: c.keyID,
+		Status: c.rec.status, Code: c.code, Latency: d,
+	})
+}
+
+// recorder remembers the status a handler wrote.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
 }
 
 // readBody reads at most limit bytes; more is errTooLarge. When the
@@ -260,7 +334,7 @@ func (s *Server) newRequestID() string {
 func (s *Server) Routes() []RouteInfo {
 	out := make([]RouteInfo, 0, len(s.routes))
 	for _, rt := range s.routes {
-		out = append(out, RouteInfo{Method: rt.method, Path: Prefix + rt.path, Action: rt.action})
+		out = append(out, RouteInfo{Method: rt.method, Path: rt.fullPath(), Action: rt.action})
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/kms"
+	"github.com/keyward/keyward/internal/metrics"
 )
 
 // generation is one running service. refs counts the requests using it, so
@@ -48,7 +49,7 @@ func (g *generation) close() {
 // startSweeper runs the background key maintenance every interval until the
 // generation is retired: destroy keys whose deletion window has passed, and
 // rotate keys whose automatic rotation is due.
-func (g *generation) startSweeper(interval time.Duration, log *slog.Logger) {
+func (g *generation) startSweeper(interval time.Duration, log *slog.Logger, m *metrics.Metrics) {
 	ctx, cancel := context.WithCancel(context.Background())
 	g.stopSweeper, g.sweeperDone = cancel, make(chan struct{})
 	go func() {
@@ -61,12 +62,17 @@ func (g *generation) startSweeper(interval time.Duration, log *slog.Logger) {
 				return
 			case <-t.C:
 			}
-			if n, err := g.svc.Sweep(ctx); err != nil && ctx.Err() == nil {
-				log.Error("deletion sweep failed", "error", err.Error(), "destroyed", n)
+			destroyed, err := g.svc.Sweep(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Error("deletion sweep failed", "error", err.Error(), "destroyed", destroyed)
+				m.SweeperError()
 			}
-			if n, err := g.svc.RotateDue(ctx); err != nil && ctx.Err() == nil {
-				log.Error("automatic rotation failed", "error", err.Error(), "rotated", n)
+			rotated, err := g.svc.RotateDue(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Error("automatic rotation failed", "error", err.Error(), "rotated", rotated)
+				m.SweeperError()
 			}
+			m.SweeperRun(destroyed, rotated)
 		}
 	}()
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/kms"
+	"github.com/keyward/keyward/internal/metrics"
 )
 
 // Status names (the seed's spellings).
@@ -52,6 +53,8 @@ type Options struct {
 	// SweepInterval is how often a running service sweeps due deletions.
 	SweepInterval          time.Duration
 	AllowImmediateDeletion bool
+	// Metrics, if set, instruments every backend and counts sweeps.
+	Metrics *metrics.Metrics
 }
 
 // Manager owns the service state.
@@ -326,6 +329,7 @@ func (m *Manager) build(ctx context.Context, cfg config.Config) (*generation, er
 	if err != nil {
 		return nil, err
 	}
+	backend = metrics.InstrumentBackend(backend, cfg.BackendType, m.opts.Metrics)
 	if err := backend.Health(ctx); err != nil {
 		backend.Close()
 		return nil, fmt.Errorf("backend health check failed: %w", err)
@@ -341,7 +345,7 @@ func (m *Manager) build(ctx context.Context, cfg config.Config) (*generation, er
 		}
 	}
 	gen := &generation{svc: svc}
-	gen.startSweeper(m.opts.SweepInterval, m.opts.Log)
+	gen.startSweeper(m.opts.SweepInterval, m.opts.Log, m.opts.Metrics)
 	return gen, nil
 }
 

@@ -1,0 +1,232 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keyward/keyward/internal/cache"
+	"github.com/keyward/keyward/internal/kms"
+)
+
+// Backend operation label values.
+const (
+	OpCreate   = "create"
+	OpDescribe = "describe"
+	OpList     = "list"
+	OpUpdate   = "update"
+	OpDestroy  = "destroy"
+	OpWrap     = "wrap"
+	OpUnwrap   = "unwrap"
+	OpRotate   = "rotate"
+	OpHealth   = "health"
+)
+
+var ops = [...]string{OpCreate, OpDescribe, OpList, OpUpdate, OpDestroy, OpWrap, OpUnwrap, OpRotate, OpHealth}
+
+const (
+	opCreate = iota
+	opDescribe
+	opList
+	opUpdate
+	opDestroy
+	opWrap
+	opUnwrap
+	opRotate
+	opHealth
+)
+
+// isFailure tells a backend failure from an answer. Not found, exists,
+// invalid state or ciphertext, invalid request, conflict and not
+// implemented are the backend doing its job, and a cancelled context is
+// the caller leaving; counting them would make the error rate follow
+// client behaviour instead of backend health. Everything else (unavailable,
+// deadline exceeded, corrupt records, unexpected errors) is a failure.
+func isFailure(err error) bool {
+	if err == nil {
+		return false
+	}
+	for _, answer := range []error{
+		kms.ErrNotFound, kms.ErrExists, kms.ErrInvalidKeyState, kms.ErrInvalidCiphertext,
+		kms.ErrInvalidRequest, kms.ErrConflict, kms.ErrNotImplemented, context.Canceled,
+	} {
+		if errors.Is(err, answer) {
+			return false
+		}
+	}
+	return true
+}
+
+// InstrumentBackend wraps b so every call is counted and timed under
+// backend=backendType (the configured backend type: "local", "vault"...).
+// The wrapper implements exactly the optional interfaces b does
+// (kms.Rotator, CacheStats() cache.Stats), so type assertions made on it,
+// such as the Service's check for Rotator, answer as they would for b; for
+// any other optional interface, assert on Inner(). ClearCache and Close
+// are forwarded uncounted: they are local housekeeping, not backend calls.
+// Errors returned by the caller's own callbacks (Update's change, Destroy
+// and Rotate preconditions) are not counted as backend errors. With a nil
+// m, b is returned as is.
+func InstrumentBackend(b kms.Backend, backendType string, m *Metrics) kms.Backend {
+	if m == nil || b == nil {
+		return b
+	}
+	w := &instrumented{b: b, m: m, backend: backendType}
+	for i, op := range ops {
+		// Resolve the label children once: a backend call then costs two
+		// atomic adds and a histogram observation, no label hashing.
+		w.calls[i] = m.backendCalls.WithLabelValues(backendType, op)
+		w.errs[i] = m.backendErrors.WithLabelValues(backendType, op)
+		w.dur[i] = m.backendDur.WithLabelValues(backendType, op)
+	}
+	_, rot := b.(kms.Rotator)
+	_, cs := b.(cacheStatser)
+	switch {
+	case rot && cs:
+		return rotatingCaching{w}
+	case rot:
+		return rotating{w}
+	case cs:
+		return caching{w}
+	}
+	return w
+}
+
+// instrumented is the wrapper for a plain Backend; the types below add the
+// optional methods.
+type instrumented struct {
+	b       kms.Backend
+	m       *Metrics
+	backend string
+	calls   [len(ops)]prometheus.Counter
+	errs    [len(ops)]prometheus.Counter
+	dur     [len(ops)]prometheus.Observer
+}
+
+type rotating struct{ *instrumented }
+type caching struct{ *instrumented }
+type rotatingCaching struct{ *instrumented }
+
+var (
+	_ kms.Backend  = (*instrumented)(nil)
+	_ kms.Rotator  = rotating{}
+	_ cacheStatser = caching{}
+	_ kms.Rotator  = rotatingCaching{}
+	_ cacheStatser = rotatingCaching{}
+)
+
+func (r rotating) Rotate(ctx context.Context, id string, pre func(kms.Metadata) error) (kms.Metadata, error) {
+	return r.rotate(ctx, id, pre)
+}
+
+func (c caching) CacheStats() cache.Stats { return c.b.(cacheStatser).CacheStats() }
+
+func (r rotatingCaching) Rotate(ctx context.Context, id string, pre func(kms.Metadata) error) (kms.Metadata, error) {
+	return r.rotate(ctx, id, pre)
+}
+
+func (r rotatingCaching) CacheStats() cache.Stats { return r.b.(cacheStatser).CacheStats() }
+
+// Inner returns the wrapped backend (for optional interfaces the wrapper
+// does not forward).
+func (w *instrumented) Inner() kms.Backend { return w.b }
+
+// observe records a call that started at start. own is the error the
+// caller's callback returned, if any: the backend passing it back is not a
+// backend failure.
+func (w *instrumented) observe(op int, start time.Time, err, own error) {
+	w.calls[op].Inc()
+	if isFailure(err) && (own == nil || !errors.Is(err, own)) {
+		w.errs[op].Inc()
+	}
+	w.dur[op].Observe(time.Since(start).Seconds())
+}
+
+func (w *instrumented) Create(ctx context.Context, meta kms.Metadata) (kms.Metadata, error) {
+	start := time.Now()
+	out, err := w.b.Create(ctx, meta)
+	w.observe(opCreate, start, err, nil)
+	return out, err
+}
+
+func (w *instrumented) Describe(ctx context.Context, id string) (kms.Metadata, error) {
+	start := time.Now()
+	out, err := w.b.Describe(ctx, id)
+	w.observe(opDescribe, start, err, nil)
+	return out, err
+}
+
+func (w *instrumented) List(ctx context.Context, after string, limit int) (kms.ListPage, error) {
+	start := time.Now()
+	out, err := w.b.List(ctx, after, limit)
+	w.observe(opList, start, err, nil)
+	return out, err
+}
+
+func (w *instrumented) Update(ctx context.Context, id string, change func(*kms.Metadata) error) (kms.Metadata, error) {
+	var own error
+	start := time.Now()
+	out, err := w.b.Update(ctx, id, func(m *kms.Metadata) error {
+		own = change(m)
+		return own
+	})
+	w.observe(opUpdate, start, err, own)
+	return out, err
+}
+
+func (w *instrumented) Destroy(ctx context.Context, id string, pre func(kms.Metadata) error) error {
+	var own error
+	if pre != nil {
+		inner := pre
+		pre = func(m kms.Metadata) error {
+			own = inner(m)
+			return own
+		}
+	}
+	start := time.Now()
+	err := w.b.Destroy(ctx, id, pre)
+	w.observe(opDestroy, start, err, own)
+	return err
+}
+
+func (w *instrumented) rotate(ctx context.Context, id string, pre func(kms.Metadata) error) (kms.Metadata, error) {
+	var own error
+	if pre != nil {
+		inner := pre
+		pre = func(m kms.Metadata) error {
+			own = inner(m)
+			return own
+		}
+	}
+	start := time.Now()
+	out, err := w.b.(kms.Rotator).Rotate(ctx, id, pre)
+	w.observe(opRotate, start, err, own)
+	return out, err
+}
+
+func (w *instrumented) Wrap(ctx context.Context, id string, version uint32, plaintext, aad []byte) ([]byte, error) {
+	start := time.Now()
+	out, err := w.b.Wrap(ctx, id, version, plaintext, aad)
+	w.observe(opWrap, start, err, nil)
+	return out, err
+}
+
+func (w *instrumented) Unwrap(ctx context.Context, id string, version uint32, ciphertext, aad []byte) ([]byte, error) {
+	start := time.Now()
+	out, err := w.b.Unwrap(ctx, id, version, ciphertext, aad)
+	w.observe(opUnwrap, start, err, nil)
+	return out, err
+}
+
+func (w *instrumented) Health(ctx context.Context) error {
+	start := time.Now()
+	err := w.b.Health(ctx)
+	w.observe(opHealth, start, err, nil)
+	return err
+}
+
+func (w *instrumented) ClearCache() { w.b.ClearCache() }
+
+func (w *instrumented) Close() error { return w.b.Close() }
