@@ -50,6 +50,7 @@ type errorBody struct {
 // mapped error is the error text (built by Keyward, free of secrets); an
 // unmapped error is logged with its details and answered generically.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) (status int, code string) {
+	w.Header().Set("X-Request-Id", reqID)
 	for _, e := range errorTable {
 		if errors.Is(err, e.err) {
 			msg := err.Error()

@@ -108,6 +108,9 @@ func TestErrorShape(t *testing.T) {
 		{"POST", "/kms/keys", string(make([]byte, MaxBody+1)), 413, "RequestTooLarge"},
 	} {
 		rec, out := doCall(t, s, c.method, c.path, []byte(c.body))
+		if rec.Header().Get("X-Request-Id") != out["request_id"] {
+			t.Errorf("%s %s: X-Request-Id %q, body request_id %v", c.method, c.path, rec.Header().Get("X-Request-Id"), out["request_id"])
+		}
 		if rec.Code != c.status || out["code"] != c.code || out["message"] == "" || out["request_id"] == "" {
 			t.Errorf("%s %s %.30q: %d %v", c.method, c.path, c.body, rec.Code, out)
 		}
