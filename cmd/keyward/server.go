@@ -186,7 +186,7 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 	met := metrics.New()
 	mgr := lifecycle.New(lifecycle.Options{
 		DataDir:                dataDir,
-		Backends:               &backends.Registry{DataDir: dataDir, Rand: rand.Reader, Now: now},
+		Backends:               &backends.Registry{DataDir: dataDir, Rand: rand.Reader, Now: now, Log: log},
 		Now:                    now,
 		Rand:                   rand.Reader,
 		Log:                    log,

@@ -7,11 +7,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/keyward/keyward/internal/backend/local"
+	"github.com/keyward/keyward/internal/backend/vault"
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/keyring"
 	"github.com/keyward/keyward/internal/kms"
@@ -22,6 +24,9 @@ type Registry struct {
 	DataDir string
 	Rand    io.Reader
 	Now     func() time.Time
+	// Log receives the Vault backends' token-maintenance warnings
+	// (discarded when nil).
+	Log *slog.Logger
 }
 
 // Open builds the backend for cfg.
@@ -30,7 +35,7 @@ func (r *Registry) Open(ctx context.Context, cfg config.Config) (kms.Backend, er
 	case config.BackendLocal:
 		return r.openLocal(cfg)
 	case config.BackendVault, config.BackendVaultTransit:
-		return nil, fmt.Errorf("%w: the %s backend is not available in this build yet", kms.ErrNotImplemented, cfg.BackendType)
+		return vault.Open(ctx, cfg, vault.Options{Rand: r.Rand, Now: r.Now, Log: r.Log})
 	}
 	return nil, fmt.Errorf("%w: unknown backend type %q", kms.ErrInvalidRequest, cfg.BackendType)
 }
@@ -75,7 +80,11 @@ func cacheEntries(cfg config.Config) int {
 
 // HoldsKeys reports whether the backend of cfg stores any key.
 func (r *Registry) HoldsKeys(ctx context.Context, cfg config.Config) (bool, error) {
-	if cfg.BackendType != config.BackendLocal {
+	switch cfg.BackendType {
+	case config.BackendVault, config.BackendVaultTransit:
+		return vault.HoldsKeys(ctx, cfg)
+	case config.BackendLocal:
+	default:
 		return false, nil
 	}
 	entries, err := os.ReadDir(cfg.Local.KeyDir)

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net/url"
 	"strings"
@@ -182,4 +183,19 @@ func (c Config) Redacted() Config {
 		c.Vault = &v
 	}
 	return c
+}
+
+// Identity is a digest of what locates and unseals the keys of a
+// configuration: two configurations with the same identity reach the same
+// keys. It is a SHA-256, so comparing two identities takes no time that
+// depends on the master key.
+func (c *Config) Identity() [32]byte {
+	id := c.BackendType
+	if l := c.Local; l != nil {
+		id += "\x00" + l.KeyDir + "\x00" + l.MasterKey
+	}
+	if v := c.Vault; v != nil {
+		id += "\x00" + v.Address + "\x00" + v.Namespace + "\x00" + v.MountPath + "\x00" + v.KVMount + "\x00" + v.KeyPathPrefix
+	}
+	return sha256.Sum256([]byte(id))
 }

@@ -275,6 +275,13 @@ func (k *Keyring) Destroy(ctx context.Context, id string, precondition func(kms.
 		if err := precondition(rec.Metadata); err != nil {
 			return err
 		}
+		// A store shared by several nodes can delete only the revision the
+		// precondition saw, so a change made elsewhere in between wins.
+		if rd, ok := k.store.(RevisionDeleter); ok {
+			err := rd.DeleteAt(ctx, id, entry.Revision)
+			k.cache.Delete(id)
+			return err
+		}
 	}
 	err := k.store.Delete(ctx, id)
 	k.cache.Delete(id)

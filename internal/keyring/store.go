@@ -45,3 +45,11 @@ type Sealer interface {
 	// are damaged, foreign, or bound to other aad.
 	Open(ctx context.Context, sealed, aad []byte) ([]byte, error)
 }
+
+// RevisionDeleter is implemented by stores shared between processes (Vault
+// KV): DeleteAt deletes the record only if its revision is still rev, else
+// it fails with an error wrapping kms.ErrConflict (or kms.ErrNotFound when
+// another node deleted it first).
+type RevisionDeleter interface {
+	DeleteAt(ctx context.Context, name string, rev uint64) error
+}

@@ -237,18 +237,12 @@ func (m *Manager) Reconfigure(ctx context.Context, body []byte) error {
 }
 
 // guardLocked refuses a new configuration that would strand existing keys:
-// another backend type, or another local key directory or master key, while
-// the stored backend holds keys.
+// another backend type, or another place or key-encryption key for the
+// same type, while the stored backend holds keys. Credentials (a Vault
+// token, an AppRole secret) and cache settings may change freely.
 func (m *Manager) guardLocked(ctx context.Context, next config.Config) error {
 	prev := m.state.Load().cfg
-	if prev == nil {
-		return nil
-	}
-	same := prev.BackendType == next.BackendType
-	if same && prev.Local != nil && next.Local != nil {
-		same = prev.Local.KeyDir == next.Local.KeyDir && prev.Local.MasterKey == next.Local.MasterKey
-	}
-	if same {
+	if prev == nil || prev.Identity() == next.Identity() {
 		return nil
 	}
 	holds, err := m.opts.Backends.HoldsKeys(ctx, *prev)
@@ -256,7 +250,7 @@ func (m *Manager) guardLocked(ctx context.Context, next config.Config) error {
 		return err
 	}
 	if holds {
-		return fmt.Errorf("%w: the configured backend holds keys; changing the backend type, key directory or master key would strand them", kms.ErrConflict)
+		return fmt.Errorf("%w: the configured backend holds keys; changing the backend type, where the keys live or what seals them would strand them", kms.ErrConflict)
 	}
 	return nil
 }

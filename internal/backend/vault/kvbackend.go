@@ -1,0 +1,186 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/keyward/keyward/internal/keyring"
+	"github.com/keyward/keyward/internal/kms"
+)
+
+// recordKEK is the Transit key that seals the `vault` backend's key
+// records. It is created (aes256-gcm96, not exportable) on first Open.
+const recordKEK = "keyward-record-kek"
+
+// kvBackend is the `vault` backend: a keyring over KV records sealed by
+// Transit. Embedding the Keyring keeps its whole method set (Rotate,
+// CacheStats); Health and Close are Vault's.
+type kvBackend struct {
+	*keyring.Keyring
+	conn *conn
+}
+
+var (
+	_ kms.Backend = (*kvBackend)(nil)
+	_ kms.Rotator = (*kvBackend)(nil)
+)
+
+// Health asks Vault's sys/health.
+func (b *kvBackend) Health(ctx context.Context) error { return b.conn.health(ctx) }
+
+// Close wipes the cache and stops token maintenance.
+func (b *kvBackend) Close() error {
+	err := b.Keyring.Close()
+	b.conn.close()
+	return err
+}
+
+// kvRecords is the keyring.Store over KV v2. It only ever sees sealed bytes
+// (the keyring seals before storing), which it keeps base64 in the
+// record's "sealed" field; the revision is the KV version.
+type kvRecords struct{ kv *kvStore }
+
+var _ keyring.Store = kvRecords{}
+
+func (r kvRecords) Create(ctx context.Context, name string, value []byte) error {
+	_, err := r.kv.create(ctx, name, kvRecord{Format: recordFormat, Sealed: base64.StdEncoding.EncodeToString(value)})
+	return err
+}
+
+func (r kvRecords) Get(ctx context.Context, name string) (keyring.Entry, error) {
+	rec, ver, err := r.kv.get(ctx, name)
+	if err != nil {
+		return keyring.Entry{}, err
+	}
+	value, err := base64.StdEncoding.DecodeString(rec.Sealed)
+	if err != nil || len(value) == 0 {
+		return keyring.Entry{}, fmt.Errorf("%w: key %q: the KV record holds no sealed value", kms.ErrCorrupt, name)
+	}
+	return keyring.Entry{Value: value, Revision: ver}, nil
+}
+
+func (r kvRecords) Update(ctx context.Context, name string, value []byte, rev uint64) error {
+	_, err := r.kv.update(ctx, name, kvRecord{Format: recordFormat, Sealed: base64.StdEncoding.EncodeToString(value)}, rev)
+	return err
+}
+
+// Delete tombstones the current version, then deletes every version (see
+// kvStore.remove). If the final delete fails the record is restored, so
+// the destruction can be retried and no sealed material is left behind.
+//
+// The keyring checked its precondition on a revision it does not pass
+// down; the version read here may be newer when another node changed the
+// key in between (see the package documentation).
+func (r kvRecords) Delete(ctx context.Context, name string) error {
+	// An unreadable record may be destroyed too: its version is known.
+	rec, ver, err := r.kv.get(ctx, name)
+	if err != nil && !errors.Is(err, kms.ErrCorrupt) {
+		return err
+	}
+	return r.kv.remove(ctx, name, rec, ver, nil, false)
+}
+
+// DeleteAt is Delete with the tombstone's check-and-set on rev, the
+// revision a caller checked a precondition on: a change made by another
+// node since then makes it fail with kms.ErrConflict (kms.ErrNotFound when
+// the record is gone). keyring.Destroy does not call it yet (see the
+// package documentation); it is here so that it can.
+func (r kvRecords) DeleteAt(ctx context.Context, name string, rev uint64) error {
+	rec, ver, err := r.kv.get(ctx, name)
+	if err != nil && !errors.Is(err, kms.ErrCorrupt) {
+		return err
+	}
+	if ver != rev {
+		return fmt.Errorf("%w: key %q changed since it was checked", kms.ErrConflict, name)
+	}
+	return r.kv.remove(ctx, name, rec, rev, nil, false)
+}
+
+func (r kvRecords) List(ctx context.Context, after string, limit int) ([]string, bool, error) {
+	return r.kv.list(ctx, after, limit)
+}
+
+// transitSealer seals key records with the record KEK through Transit,
+// binding the keyring's aad (the key id) as associated data. The sealed
+// value is Transit's "vault:vN:..." ciphertext, so the KEK can be rotated
+// in Vault and old records still open.
+type transitSealer struct {
+	c     *conn
+	mount string
+}
+
+var _ keyring.Sealer = (*transitSealer)(nil)
+
+// ensureKEK reads the record KEK, creating it when missing; an existing key
+// of another type is refused (associated data needs an AEAD key).
+func (s *transitSealer) ensureKEK(ctx context.Context) error {
+	keyPath := s.mount + "/keys/" + recordKEK
+	var out struct {
+		Data struct {
+			Type string `json:"type"`
+		} `json:"data"`
+	}
+	err := s.c.call(ctx, http.MethodGet, keyPath, nil, &out)
+	if isStatus(err, http.StatusNotFound, "") {
+		if err := s.c.call(ctx, http.MethodPut, keyPath, map[string]string{"type": "aes256-gcm96"}, nil); err != nil {
+			return fmt.Errorf("vault: creating the record key %s: %w", keyPath, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("vault: reading the record key %s: %w", keyPath, err)
+	}
+	if out.Data.Type != "aes256-gcm96" {
+		return fmt.Errorf("vault: the record key %s is of type %q, not aes256-gcm96", keyPath, out.Data.Type)
+	}
+	return nil
+}
+
+type transitRequest struct {
+	Plaintext      []byte `json:"plaintext,omitempty"`
+	Ciphertext     string `json:"ciphertext,omitempty"`
+	AssociatedData []byte `json:"associated_data,omitempty"`
+	KeyVersion     uint32 `json:"key_version,omitempty"`
+}
+
+type transitAnswer struct {
+	Data struct {
+		Ciphertext string `json:"ciphertext"`
+		Plaintext  []byte `json:"plaintext"`
+	} `json:"data"`
+}
+
+func (s *transitSealer) Seal(ctx context.Context, plaintext, aad []byte) ([]byte, error) {
+	var out transitAnswer
+	if err := s.c.call(ctx, http.MethodPut, s.mount+"/encrypt/"+recordKEK, transitRequest{Plaintext: plaintext, AssociatedData: aad}, &out); err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(out.Data.Ciphertext, "vault:v") {
+		return nil, fmt.Errorf("vault: Transit returned no ciphertext")
+	}
+	return []byte(out.Data.Ciphertext), nil
+}
+
+// Open: a value Transit refuses (damaged, another KEK, other aad) is
+// kms.ErrCorrupt; an unreachable Vault stays kms.ErrUnavailable.
+func (s *transitSealer) Open(ctx context.Context, sealed, aad []byte) ([]byte, error) {
+	if !bytes.HasPrefix(sealed, []byte("vault:v")) {
+		return nil, fmt.Errorf("%w: the sealed value is not a Transit ciphertext", kms.ErrCorrupt)
+	}
+	var out transitAnswer
+	err := s.c.call(ctx, http.MethodPut, s.mount+"/decrypt/"+recordKEK, transitRequest{Ciphertext: string(sealed), AssociatedData: aad}, &out)
+	if isStatus(err, http.StatusBadRequest, "") {
+		clear(out.Data.Plaintext)
+		return nil, fmt.Errorf("%w: the record does not open under the record key (damaged, sealed elsewhere, or moved from another id)", kms.ErrCorrupt)
+	}
+	if err != nil {
+		clear(out.Data.Plaintext)
+		return nil, err
+	}
+	return out.Data.Plaintext, nil
+}

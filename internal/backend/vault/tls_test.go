@@ -1,0 +1,114 @@
+package vault
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/kms"
+	"github.com/keyward/keyward/internal/vaulttest"
+)
+
+// startDevTLS runs `vault server -dev-tls` (generated CA and certificate)
+// and returns its https address and the CA file. vaulttest has no TLS mode.
+func startDevTLS(t *testing.T) (addr, caFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	port := 0
+	for i := 0; i < 50 && port == 0; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1)) // Vault's cluster port
+		l.Close()
+		if err == nil {
+			l2.Close()
+			port = p
+		}
+	}
+	log, err := os.Create(filepath.Join(dir, "vault.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(vaulttest.Binary(t), "server", "-dev", "-dev-tls", "-dev-tls-cert-dir="+dir,
+		"-dev-root-token-id=root", "-dev-no-store-token", fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port))
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = append(os.Environ(), "HOME="+dir, "VAULT_LOG_LEVEL=warn")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); log.Close() })
+	addr, caFile = fmt.Sprintf("https://127.0.0.1:%d", port), filepath.Join(dir, "vault-ca.pem")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if pem, err := os.ReadFile(caFile); err == nil {
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(pem)
+			c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+			if resp, err := c.Get(addr + "/v1/sys/health"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					req, _ := http.NewRequest("POST", addr+"/v1/sys/mounts/transit", strings.NewReader(`{"type":"transit"}`))
+					req.Header.Set("X-Vault-Token", "root")
+					if resp, err := c.Do(req); err != nil || resp.StatusCode >= 300 {
+						t.Fatalf("enabling transit: %v %v", resp, err)
+					}
+					return addr, caFile
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("vault -dev-tls did not come up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestTLS: ca_cert as a file path or as PEM content verifies Vault's
+// certificate; without it the certificate is refused (unavailable, with a
+// hint); skip_tls_verify connects anyway.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	addr, caFile := startDevTLS(t)
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for name, mod := range map[string]func(*config.Vault){
+		"ca_cert file":    func(v *config.Vault) { v.CACert = caFile },
+		"ca_cert PEM":     func(v *config.Vault) { v.CACert = string(pem) },
+		"skip_tls_verify": func(v *config.Vault) { v.SkipTLSVerify = true },
+	} {
+		cfg := testConfig(addr, "root", config.BackendVaultTransit, freshPrefix())
+		mod(cfg.Vault)
+		b := openT(t, cfg, Options{})
+		if _, err := b.Create(ctx, testMeta("k")); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := b.Health(ctx); err != nil {
+			t.Fatalf("%s: health: %v", name, err)
+		}
+	}
+	cfg := testConfig(addr, "root", config.BackendVault, freshPrefix())
+	if _, err := Open(ctx, cfg, Options{}); !errors.Is(err, kms.ErrUnavailable) || !strings.Contains(err.Error(), "ca_cert") {
+		t.Fatalf("no CA: %v", err)
+	}
+	cfg.Vault.CACert = "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n"
+	if _, err := Open(ctx, cfg, Options{}); !errors.Is(err, kms.ErrInvalidRequest) {
+		t.Fatalf("bad PEM: %v", err)
+	}
+}
