@@ -27,6 +27,7 @@ import (
 	"github.com/keyward/keyward/internal/fsutil"
 	"github.com/keyward/keyward/internal/httpapi"
 	"github.com/keyward/keyward/internal/iam"
+	"github.com/keyward/keyward/internal/kms"
 	"github.com/keyward/keyward/internal/lifecycle"
 	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/internal/sigv4"
@@ -195,7 +196,7 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		AllowImmediateDeletion: f.allowImmediateDeletion,
 		Metrics:                met,
 	})
-	met.SetSource(metrics.ServiceSource(mgr.Acquire, nil))
+	met.SetSource(metrics.ServiceSource(mgr.Acquire, func() (time.Duration, bool) { return vaultTokenTTL(mgr) }))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if f.iamFile != "" {
@@ -324,4 +325,22 @@ func logLevel(env []string) slog.Level {
 		}
 	}
 	return slog.LevelInfo
+}
+
+// vaultTokenTTL reads the token TTL of a running Vault backend (through the
+// metrics wrapper) for the metrics.
+func vaultTokenTTL(mgr *lifecycle.Manager) (time.Duration, bool) {
+	svc, release, err := mgr.Acquire()
+	if err != nil {
+		return 0, false
+	}
+	defer release()
+	b := svc.Backend()
+	if w, ok := b.(interface{ Inner() kms.Backend }); ok {
+		b = w.Inner()
+	}
+	if t, ok := b.(interface{ TokenTTL() (time.Duration, bool) }); ok {
+		return t.TokenTTL()
+	}
+	return 0, false
 }

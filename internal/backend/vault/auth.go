@@ -126,6 +126,7 @@ func (c *conn) renew(ctx context.Context, l lease) (lease, error) {
 
 // startMaintenance runs the renewal loop until close.
 func (c *conn) startMaintenance(l lease) {
+	c.current.Store(&l)
 	c.started.Store(true)
 	go c.maintain(l)
 }
@@ -157,6 +158,7 @@ func (c *conn) maintain(l lease) {
 			return
 		case nl := <-c.leases:
 			l, failures = nl, 0
+			c.current.Store(&l)
 			continue
 		case <-timer:
 		}
@@ -167,7 +169,18 @@ func (c *conn) maintain(l lease) {
 			continue
 		}
 		l, failures = nl, 0
+		c.current.Store(&l)
 	}
+}
+
+// TokenTTL is how long the token in force has left; ok is false for a
+// token that never expires (or before the first login).
+func (c *conn) TokenTTL() (time.Duration, bool) {
+	l := c.current.Load()
+	if l == nil || l.ttl <= 0 {
+		return 0, false
+	}
+	return max(time.Until(l.obtained.Add(l.ttl)), 0), true
 }
 
 // refresh renews the token, or logs in again (AppRole) when it cannot be

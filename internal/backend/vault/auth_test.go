@@ -216,10 +216,19 @@ func TestTokenAuth(t *testing.T) {
 	if n := connOf(b).renewals.Load(); n < 2 {
 		t.Fatalf("renewals: %d", n)
 	}
+	ttlOf := func(b kms.Backend) (time.Duration, bool) {
+		return b.(interface{ TokenTTL() (time.Duration, bool) }).TokenTTL()
+	}
+	if ttl, ok := ttlOf(b); !ok || ttl <= 0 || ttl > 3*time.Second {
+		t.Fatalf("TokenTTL of a renewed 3 s token: %v %v", ttl, ok)
+	}
 
 	root := openT(t, testConfig(s.Addr, s.Token, config.BackendVaultTransit, freshPrefix()), Options{})
 	if n := connOf(root).renewals.Load() + connOf(root).logins.Load(); n != 0 {
 		t.Fatalf("root token renewed or re-logged: %d", n)
+	}
+	if _, ok := ttlOf(root); ok {
+		t.Fatal("the root token never expires, but TokenTTL reports a TTL")
 	}
 }
 

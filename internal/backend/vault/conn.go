@@ -63,6 +63,9 @@ type conn struct {
 	started    atomic.Bool
 	closing    sync.Once
 
+	// current is the lease in force, for the token TTL metric.
+	current atomic.Pointer[lease]
+
 	// Counters, for tests: every login, every renewal, and the logins
 	// forced by a refused request.
 	logins, renewals, reauths atomic.Int64

@@ -120,3 +120,11 @@ func HoldsKeys(ctx context.Context, cfg config.Config) (bool, error) {
 	defer c.close()
 	return newKVStore(c, cfg.Vault.KVMount, cfg.Vault.KeyPathPrefix, time.Now, slog.New(slog.DiscardHandler)).holdsKeys(ctx)
 }
+
+// TokenTTL reports how long the backend's Vault token has left (ok false
+// for a token that never expires), for the keyward_vault_token_ttl_seconds
+// metric.
+func (b *kvBackend) TokenTTL() (time.Duration, bool) { return b.conn.TokenTTL() }
+
+// TokenTTL: see kvBackend.TokenTTL.
+func (b *transitBackend) TokenTTL() (time.Duration, bool) { return b.conn.TokenTTL() }
