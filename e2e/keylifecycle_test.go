@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/internal/vaulttest"
 )
 
 // The key lifecycle and data plane beyond the seed (enable/disable,
@@ -239,5 +241,31 @@ func TestAutomaticRotationOnSchedule(t *testing.T) {
 	}
 	if st, pt, _ := decrypt(t, c, old.Blob, nil); st != 200 || !bytes.Equal(pt, old.Plaintext) {
 		t.Errorf("old blob after automatic rotation: %d", st)
+	}
+}
+
+// TestKeyLifecycleVault runs the same lifecycle on both Vault backends
+// against a real Vault server, including the restart that decrypts blobs
+// of every key version.
+func TestKeyLifecycleVault(t *testing.T) {
+	t.Parallel()
+	v := vaulttest.StartDev(t)
+	for _, backend := range vaultBackends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			srv := startServer(t, serverOpts{})
+			c := srv.client(t)
+			cfg := vaultConfig(v.Addr, backend, vaultPrefix(t), tokenAuth(v.Token))
+			cfg["default_key_id"] = "dflt"
+			configureVault(t, c, cfg)
+			startVaultKMS(t, c)
+			runKeyLifecycle(t, c, func() *client {
+				if code := srv.Stop(); code != 0 {
+					t.Fatalf("stop exit code %d", code)
+				}
+				srv = startServer(t, serverOpts{DataDir: srv.DataDir})
+				return srv.client(t)
+			})
+		})
 	}
 }
