@@ -207,6 +207,19 @@ func TestVaultTwoNodes(t *testing.T) {
 				t.Errorf("decrypt on B after the cancellation: got %d %s", st, short(raw))
 			}
 
+			// Disable on A is honoured by B within the revalidation interval;
+			// enable on A restores B.
+			st, _, raw = ca.do("POST", "/kms/keys/disable", map[string]any{"key_id": "shared"})
+			if !wantStatus(t, "disable on A", st, raw, 200) {
+				t.FailNow()
+			}
+			waitState(t, "B refuses generate after A disabled the key", cb, time.Now(), 409, "InvalidKeyState")
+			st, _, raw = ca.do("POST", "/kms/keys/enable", map[string]any{"key_id": "shared"})
+			if !wantStatus(t, "enable on A", st, raw, 200) {
+				t.FailNow()
+			}
+			waitState(t, "B serves again after A enabled the key", cb, time.Now(), 200, "")
+
 			// A due deletion is carried out once, by one of the two sweepers.
 			createKey(t, ca, "doomed")
 			doomedA := generate(t, ca, "doomed", nil)
