@@ -26,6 +26,11 @@ func main() {
 			fmt.Fprintln(os.Stderr, "keyward:", err)
 			os.Exit(1)
 		}
+	case "bench":
+		if err := runBench(os.Args[2:], os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "keyward:", err)
+			os.Exit(1)
+		}
 	case "version", "--version", "-v":
 		fmt.Printf("keyward %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "--help", "-h":
@@ -41,8 +46,11 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   keyward server [--dev] [--address HOST:PORT] [--data-dir DIR]
                  [--tls-cert FILE --tls-key FILE] [--allow-immediate-deletion]
+  keyward bench [--endpoint URL] [--ops generate,decrypt] [--concurrency 1,4,16,64]
+                [--duration 10s | --requests N] [--vault-addr URL] [--ceiling] [--json]
   keyward version
 
-Run "keyward server --help" for the server flags and their environment variables.
+Run "keyward server --help" for the server flags and their environment variables,
+"keyward bench --help" for the load generator's.
 `)
 }

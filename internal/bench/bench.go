@@ -1,0 +1,144 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Options is a whole run: the targets, the operations and the concurrency
+// steps, and the engine configuration of every step.
+type Options struct {
+	// Keyward target, when Endpoint is set.
+	Endpoint             string
+	AccessKey, SecretKey string
+	KeyID                string // empty: create "bench-<random>"
+
+	// Vault Transit target, when VaultAddr is set.
+	VaultAddr, VaultToken string
+	VaultMount            string // "transit" when empty
+
+	// Ceiling adds the in-process trivial net/http handler.
+	Ceiling bool
+
+	Ops         []string // of Ops; generate, decrypt when empty
+	Concurrency []int    // steps; 1, 4, 16, 64 when empty
+
+	Config
+	Log io.Writer // setup messages; nil for none
+}
+
+// Validate checks the options without touching the network.
+func (o *Options) Validate() error {
+	if o.Endpoint == "" && o.VaultAddr == "" && !o.Ceiling {
+		return errors.New("nothing to benchmark: give --endpoint, --vault-addr or --ceiling")
+	}
+	if o.Endpoint != "" {
+		u, err := url.Parse(o.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("endpoint %q: want http(s)://host:port", o.Endpoint)
+		}
+		if o.AccessKey == "" || o.SecretKey == "" {
+			return errors.New("the Keyward target needs an access key and a secret key (--access-key/--secret-key or KEYWARD_ACCESS_KEY/KEYWARD_SECRET_KEY)")
+		}
+	}
+	if o.VaultAddr != "" {
+		u, err := url.Parse(o.VaultAddr)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("vault address %q: want http(s)://host:port", o.VaultAddr)
+		}
+		if o.VaultToken == "" {
+			return errors.New("the Vault target needs a token (--vault-token or VAULT_TOKEN)")
+		}
+	}
+	for _, op := range o.Ops {
+		if !slices.Contains(Ops, op) {
+			return fmt.Errorf("unknown op %q (want some of %s)", op, strings.Join(Ops, ","))
+		}
+	}
+	for _, c := range o.Concurrency {
+		if c < 1 || c > 10000 {
+			return fmt.Errorf("concurrency %d out of range 1..10000", c)
+		}
+	}
+	if o.Requests <= 0 && o.Duration <= 0 {
+		return errors.New("give a positive duration or request count per step")
+	}
+	if o.Warmup < 0 {
+		return errors.New("warm-up must not be negative")
+	}
+	return nil
+}
+
+// Run sets up the targets and runs every step: for each target, each
+// operation, each concurrency. It returns the rows measured so far with
+// any error (a cancelled ctx stops the run between or within steps).
+func Run(ctx context.Context, o Options) ([]Row, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	ops := o.Ops
+	if len(ops) == 0 {
+		ops = []string{"generate", "decrypt"}
+	}
+	conc := o.Concurrency
+	if len(conc) == 0 {
+		conc = []int{1, 4, 16, 64}
+	}
+	log := o.Log
+	if log == nil {
+		log = io.Discard
+	}
+	now := o.Config.now
+	setupClient := &http.Client{Transport: o.Transport(1), Timeout: 30 * time.Second}
+	defer setupClient.CloseIdleConnections()
+
+	var targets []target
+	if o.Endpoint != "" {
+		targets = append(targets, &keywardTarget{
+			api:    strings.TrimRight(o.Endpoint, "/") + "/rustfs/admin/v3",
+			signer: &Signer{AccessKey: o.AccessKey, SecretKey: o.SecretKey, Region: "us-east-1", Service: "kms"},
+			keyID:  o.KeyID, client: setupClient, now: now, log: log,
+		})
+	}
+	if o.VaultAddr != "" {
+		mount := o.VaultMount
+		if mount == "" {
+			mount = "transit"
+		}
+		targets = append(targets, &vaultTarget{addr: o.VaultAddr, token: o.VaultToken, mount: mount, client: setupClient})
+	}
+	if o.Ceiling {
+		targets = append(targets, &ceilingTarget{})
+	}
+	for _, t := range targets {
+		defer t.close()
+		if err := t.setup(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", t.name(), err)
+		}
+	}
+
+	var rows []Row
+	for _, t := range targets {
+		tops := ops
+		if _, ok := t.(*ceilingTarget); ok {
+			tops = []string{CeilingOp}
+		}
+		for _, op := range tops {
+			for _, c := range conc {
+				row, err := o.RunStep(ctx, t.plan(op), c)
+				if err != nil {
+					return rows, err
+				}
+				rows = append(rows, row)
+			}
+		}
+	}
+	return rows, nil
+}

@@ -1,0 +1,222 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/vaulttest"
+)
+
+// syncBuf is a bytes.Buffer safe for a process writer and a reader.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// buildKeyward builds ./cmd/keyward into a temporary directory.
+func buildKeyward(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	bin := filepath.Join(t.TempDir(), "keyward")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/keyward")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/keyward: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startKeyward runs `keyward server --dev` on a free port and returns its
+// URL once the "keyward ready" line is logged.
+func startKeyward(t *testing.T, bin, user, secret string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "server", "--dev", "--address", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"))
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KEYWARD_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "KEYWARD_ROOT_USER="+user, "KEYWARD_ROOT_PASSWORD="+secret)
+	stderr := &syncBuf{}
+	cmd.Stdout, cmd.Stderr = &syncBuf{}, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("keyward stderr:\n%s", stderr.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		sc := bufio.NewScanner(strings.NewReader(stderr.String()))
+		for sc.Scan() {
+			var line struct{ Msg, Address, Scheme string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "keyward ready" && line.Address != "" {
+				return "http://" + line.Address
+			}
+		}
+		select {
+		case <-done:
+			t.Fatalf("keyward exited before it was ready:\n%s", stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("keyward not ready after 20s:\n%s", stderr.String())
+	return ""
+}
+
+// checkRows asserts zero errors and sane numbers for every row.
+func checkRows(t *testing.T, rows []Row, minSeconds float64) {
+	t.Helper()
+	for _, r := range rows {
+		name := fmt.Sprintf("%s %s c=%d", r.Target, r.Op, r.Concurrency)
+		if r.Errors != 0 || r.Requests < 10 {
+			t.Errorf("%s: %d requests, %d errors %v: %s", name, r.Requests, r.Errors, r.ErrorsByStatus, r.FirstError)
+			continue
+		}
+		if !(r.RPS > 0 && r.P50Ms > 0 && r.P50Ms <= r.P95Ms && r.P95Ms <= r.P99Ms && r.P99Ms <= r.MaxMs && r.MaxMs < 10000 && r.MeanMs > 0) {
+			t.Errorf("%s: implausible latencies %+v", name, r)
+		}
+		if r.Seconds < minSeconds || r.Seconds > minSeconds+5 {
+			t.Errorf("%s: step lasted %.3fs", name, r.Seconds)
+		}
+		if got := float64(r.Requests) / r.Seconds; got < r.RPS*0.99 || got > r.RPS*1.01 {
+			t.Errorf("%s: req/s %.1f but %d requests in %.3fs", name, r.RPS, r.Requests, r.Seconds)
+		}
+	}
+}
+
+// The real binary: `keyward bench` against a real `keyward server --dev`,
+// every op at concurrency 1 and 4 for about a second each, plus the ceiling.
+func TestEndToEndAgainstKeywardServer(t *testing.T) {
+	bin := buildKeyward(t)
+	const user, secret = "bench-root", "bench-secret-0123456789"
+	endpoint := startKeyward(t, bin, user, secret)
+
+	run := func(args ...string) (string, string, error) {
+		cmd := exec.Command(bin, append([]string{"bench"}, args...)...)
+		cmd.Env = append(os.Environ(), "KEYWARD_ENDPOINT="+endpoint, "KEYWARD_ACCESS_KEY="+user, "KEYWARD_SECRET_KEY="+secret)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		return stdout.String(), stderr.String(), err
+	}
+
+	stdout, stderr, err := run("--json", "--ops", strings.Join(Ops, ","), "--concurrency", "1,4",
+		"--duration", "1s", "--warmup", "200ms", "--ceiling")
+	if err != nil {
+		t.Fatalf("keyward bench: %v\nstderr:\n%s\nstdout:\n%s", err, stderr, stdout)
+	}
+	var rows []Row
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
+		t.Fatalf("JSON output: %v\n%s", err, stdout)
+	}
+	if len(rows) != len(Ops)*2+2 {
+		t.Fatalf("%d rows, want %d:\n%s", len(rows), len(Ops)*2+2, stdout)
+	}
+	for i, op := range Ops {
+		for j, c := range []int{1, 4} {
+			if r := rows[i*2+j]; r.Target != "keyward" || r.Op != op || r.Concurrency != c {
+				t.Errorf("row %d is %s %s c=%d, want keyward %s c=%d", i*2+j, r.Target, r.Op, r.Concurrency, op, c)
+			}
+		}
+	}
+	if r := rows[len(rows)-1]; r.Target != "ceiling" || r.Op != CeilingOp || r.Concurrency != 4 {
+		t.Errorf("last row %+v, want the ceiling at c=4", r)
+	}
+	checkRows(t, rows, 1)
+	if !strings.Contains(stderr, "keyward: created key bench-") || !strings.Contains(stderr, "GOMAXPROCS=") || !strings.Contains(stderr, "req/s") {
+		t.Errorf("stderr (setup, machine, progress):\n%s", stderr)
+	}
+	keyID := strings.Fields(stderr[strings.Index(stderr, "created key ")+len("created key "):])[0]
+
+	// Table output, an existing key, a request count.
+	stdout, stderr, err = run("--ops", "describe,generate", "--concurrency", "2", "--requests", "300", "--warmup", "0s", "--key-id", keyID)
+	if err != nil {
+		t.Fatalf("keyward bench (table): %v\n%s", err, stderr)
+	}
+	for _, want := range []string{"GOMAXPROCS=", "NumCPU=", "300 requests", "p99", "keyward  describe      2        300       0", "keyward  generate      2        300       0"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("table output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stderr, "created key") {
+		t.Errorf("--key-id given, but a key was created:\n%s", stderr)
+	}
+
+	// A wrong secret fails at setup with the server's answer.
+	_, stderr, err = run("--secret-key", "wrong-secret-123", "--requests", "10", "--concurrency", "1")
+	if err == nil || !strings.Contains(stderr, "SignatureDoesNotMatch") {
+		t.Errorf("wrong secret: err %v, stderr:\n%s", err, stderr)
+	}
+	// Flag validation.
+	if _, stderr, err = run("--duration", "1s", "--requests", "5"); err == nil || !strings.Contains(stderr, "not both") {
+		t.Errorf("--duration with --requests: err %v, stderr:\n%s", err, stderr)
+	}
+	if _, stderr, err = run("--ops", "generate,frobnicate"); err == nil || !strings.Contains(stderr, `unknown op "frobnicate"`) {
+		t.Errorf("unknown op: err %v, stderr:\n%s", err, stderr)
+	}
+}
+
+// Vault Transit driven directly through the package API: every op, zero
+// errors; the Transit key exists afterwards.
+func TestVaultTransitTarget(t *testing.T) {
+	v := vaulttest.StartDev(t)
+	var log bytes.Buffer
+	rows, err := Run(context.Background(), Options{
+		VaultAddr: v.Addr, VaultToken: v.Token,
+		Ops: Ops, Concurrency: []int{1, 4},
+		Config: Config{Duration: 500 * time.Millisecond, Warmup: 100 * time.Millisecond},
+		Log:    &log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(Ops)*2 {
+		t.Fatalf("%d rows, want %d", len(rows), len(Ops)*2)
+	}
+	for _, r := range rows {
+		if r.Target != "vault" {
+			t.Errorf("row for %s", r.Target)
+		}
+	}
+	checkRows(t, rows, 0.5)
+	status, body := v.Do("GET", "/v1/transit/keys/"+vaultKey, nil, v.Token)
+	if status != 200 || !strings.Contains(string(body), `"type":"aes256-gcm96"`) {
+		t.Errorf("transit key: %d %s", status, body)
+	}
+
+	// A bad token fails at setup, before any step.
+	_, err = Run(context.Background(), Options{VaultAddr: v.Addr, VaultToken: "nope", Config: Config{Requests: 1}})
+	if err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("bad token: %v", err)
+	}
+}
