@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -123,6 +124,13 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel(env)}))
+	// The hot path allocates short-lived request garbage over a small live
+	// heap (a few MB): collecting at 5x instead of 2x the live heap cuts
+	// the GC's share of CPU (measured in docs/performance.md). GOGC in the
+	// environment still wins.
+	if !hasEnv(env, "GOGC") {
+		debug.SetGCPercent(400)
+	}
 	getenv := func(k string) string {
 		for _, kv := range env {
 			if key, v, ok := strings.Cut(kv, "="); ok && key == k {
@@ -343,4 +351,13 @@ func vaultTokenTTL(mgr *lifecycle.Manager) (time.Duration, bool) {
 		return t.TokenTTL()
 	}
 	return 0, false
+}
+
+func hasEnv(env []string, key string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, key+"=") {
+			return true
+		}
+	}
+	return false
 }
