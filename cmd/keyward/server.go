@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -280,6 +281,16 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 			scheme, ln.Addr(), rootUser, rootSecret, devDefaultKeyID, dataDir)
 	}
 
+	// KEYWARD_PPROF_ADDR starts Go's profiler on a separate (loopback)
+	// listener, for performance work; it is off unless set.
+	if addr := getenv("KEYWARD_PPROF_ADDR"); addr != "" {
+		go func() {
+			mux := http.NewServeMux()
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			log.Warn("profiler listening", "address", addr, "error", fmt.Sprint(http.ListenAndServe(addr, mux)))
+		}()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("keyward ready", "address", ln.Addr().String(), "scheme", scheme, "version", version, "status", mgr.Status(ctx).Status, "data_dir", dataDir)
