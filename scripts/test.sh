@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 
 FUZZTIME="${FUZZTIME:-10s}"
 
-for tool in curl python3; do
-	command -v "$tool" >/dev/null || { echo "test.sh: $tool is required (independent SigV4 signers in e2e)" >&2; exit 1; }
+for tool in curl python3 zsh fish; do
+	command -v "$tool" >/dev/null || { echo "test.sh: $tool is required (curl and python3: independent SigV4 signers in e2e; zsh and fish: CLI completion checks; .ci/run installs them)" >&2; exit 1; }
 done
 python3 -c 'import botocore' 2>/dev/null || { echo "test.sh: python3 botocore is required (e2e signs with it)" >&2; exit 1; }
 

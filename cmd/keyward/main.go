@@ -2,6 +2,7 @@
 //
 //	keyward server [flags]   run the server
 //	keyward version          print the version
+//	keyward <noun> <verb>    the admin CLI (internal/cli): kms, key, datakey, ...
 //
 // main wires every component; nothing else reaches for globals.
 package main
@@ -10,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+
+	"github.com/keyward/keyward/internal/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -31,6 +34,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, "keyward:", err)
 			os.Exit(1)
 		}
+	case "kms", "key", "datakey", "encrypt", "decrypt", "re-encrypt", "alias", "completion":
+		os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 	case "version", "--version", "-v":
 		fmt.Printf("keyward %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "--help", "-h":
@@ -52,5 +57,6 @@ func usage() {
 
 Run "keyward server --help" for the server flags and their environment variables,
 "keyward bench --help" for the load generator's.
-`)
+
+`+cli.Usage())
 }

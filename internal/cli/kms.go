@@ -1,0 +1,393 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/keyward/keyward/client"
+)
+
+// configFlags mirror the configuration fields of SPEC.md section 4.
+var configFlags = []flagDef{
+	strFlag("file", "FILE", "read the configuration from a JSON file (the API's field names); flags override it"),
+	strFlag("backend", "TYPE", "backend: local, vault or vault-transit"),
+	strFlag("default-key-id", "ID", "the key used when a call names none (created on start if missing)"),
+	boolFlagDef("enable-cache", "cache key material and metadata (--enable-cache=false turns it off)"),
+	strFlag("cache-ttl", "SECONDS", "how long a cache entry lives: 300 or 5m"),
+	strFlag("max-cached-keys", "N", "cache size in keys"),
+	strFlag("timeout-seconds", "N", "timeout of one backend call"),
+	strFlag("retry-attempts", "N", "retries of idempotent backend reads"),
+	strFlag("key-dir", "DIR", "local: key directory on the server (default: DATA_DIR/keys)"),
+	strFlag("master-key", "PASSPHRASE|-", "local: passphrase sealing the keys; - reads it from stdin"),
+	strFlag("master-key-file", "FILE", "local: read the passphrase from FILE"),
+	strFlag("file-permissions", "MODE", "local: mode of the key files, octal (0600)"),
+	strFlag("address", "URL", "vault: Vault's address"),
+	strFlag("token", "TOKEN|-", "vault: token auth; - reads the token from stdin"),
+	strFlag("token-file", "FILE", "vault: read the token from FILE"),
+	strFlag("role-id", "ID", "vault: AppRole auth, with --secret-id"),
+	strFlag("secret-id", "ID|-", "vault: AppRole secret id; - reads it from stdin"),
+	strFlag("secret-id-file", "FILE", "vault: read the AppRole secret id from FILE"),
+	strFlag("namespace", "NS", "vault: namespace (Vault Enterprise)"),
+	strFlag("mount-path", "PATH", "vault: Transit mount"),
+	strFlag("kv-mount", "PATH", "vault: KV v2 mount"),
+	strFlag("key-path-prefix", "PREFIX", "vault: path prefix of the key records in KV"),
+	strFlag("ca-cert-path", "FILE", "vault: CA certificate of Vault (a path on the server, or PEM)"),
+	boolFlagDef("skip-tls-verify", "vault: do not verify Vault's certificate (tests only)"),
+}
+
+func kmsCommands() []*command {
+	return []*command{
+		{noun: "kms", verb: "configure", summary: "store a full configuration (does not start the service)",
+			help:  "Validate and store the configuration of the KMS service. It does not start it:\nrun `keyward kms start` next. While the service runs, use `keyward kms reconfigure`.\nSecrets (--master-key, --token, --secret-id) are best given with - (stdin) or a file;\nthey are never printed back.",
+			flags: configFlags, maxArgs: 0, run: runConfigure(false)},
+		{noun: "kms", verb: "reconfigure", summary: "change some settings; a running service swaps in place",
+			help:  "Merge the settings given onto the stored configuration: only the flags given are\nsent (rotate a Vault token, change the cache). A running service switches to the\nnew settings without dropping requests; if they do not work, the old ones stay.",
+			flags: configFlags, maxArgs: 0, run: runConfigure(true)},
+		{noun: "kms", verb: "start", summary: "start the configured service",
+			flags: []flagDef{boolFlagDef("force", "rebuild a running service in place instead of failing")}, maxArgs: 0,
+			run: func(r *run) error {
+				c, err := r.client()
+				if err != nil {
+					return err
+				}
+				r.setWhat("start the KMS")
+				res, err := c.Start(r.ctx, client.StartRequest{Force: r.boolean("force")})
+				return r.lifecycle(res, err, "KMS started")
+			}},
+		{noun: "kms", verb: "stop", summary: "stop the service (the configuration is kept)", maxArgs: 0,
+			run: func(r *run) error {
+				c, err := r.client()
+				if err != nil {
+					return err
+				}
+				r.setWhat("stop the KMS")
+				res, err := c.Stop(r.ctx)
+				return r.lifecycle(res, err, "KMS stopped; start it again with `keyward kms start`")
+			}},
+		{noun: "kms", verb: "status", summary: "show the state of the service and a summary of its configuration", maxArgs: 0, run: runStatus},
+		{noun: "kms", verb: "config", summary: "show the stored configuration (cache, default key)", maxArgs: 0, run: runConfig},
+		{noun: "kms", verb: "clear-cache", summary: "drop every cached key and metadata entry", maxArgs: 0,
+			run: func(r *run) error {
+				c, err := r.client()
+				if err != nil {
+					return err
+				}
+				r.setWhat("clear the cache")
+				if err := c.ClearCache(r.ctx); err != nil {
+					return err
+				}
+				if r.json {
+					return r.printJSON(map[string]bool{"success": true})
+				}
+				r.printf("Cache cleared.\n")
+				return nil
+			}},
+	}
+}
+
+// lifecycle prints the answer of configure, reconfigure, start and stop.
+func (r *run) lifecycle(res *client.LifecycleResponse, err error, done string) error {
+	if err != nil {
+		return err
+	}
+	if r.json {
+		return r.printJSON(res)
+	}
+	r.printf("%s (status: %s).\n", done, res.Status)
+	return nil
+}
+
+func runConfigure(partial bool) func(r *run) error {
+	return func(r *run) error {
+		req, err := r.configRequest()
+		if err != nil {
+			return err
+		}
+		c, err := r.client()
+		if err != nil {
+			return err
+		}
+		if partial {
+			r.setWhat("reconfigure the KMS")
+			res, err := c.Reconfigure(r.ctx, req)
+			return r.lifecycle(res, err, "KMS reconfigured")
+		}
+		r.setWhat("configure the KMS")
+		res, err := c.Configure(r.ctx, req)
+		return r.lifecycle(res, err, "KMS configured; start it with `keyward kms start`")
+	}
+}
+
+// fileConfig is the JSON of --file: the API's field names.
+type fileConfig struct {
+	BackendType     *string `json:"backend_type"`
+	DefaultKeyID    *string `json:"default_key_id"`
+	EnableCache     *bool   `json:"enable_cache"`
+	CacheTTLSeconds *int    `json:"cache_ttl_seconds"`
+	MaxCachedKeys   *int    `json:"max_cached_keys"`
+	TimeoutSeconds  *int    `json:"timeout_seconds"`
+	RetryAttempts   *int    `json:"retry_attempts"`
+	KeyDir          *string `json:"key_dir"`
+	MasterKey       *string `json:"master_key"`
+	FilePermissions *uint32 `json:"file_permissions"`
+	Address         *string `json:"address"`
+	AuthMethod      *struct {
+		Token   *string `json:"token"`
+		AppRole *struct {
+			RoleID   string `json:"role_id"`
+			SecretID string `json:"secret_id"`
+		} `json:"approle"`
+	} `json:"auth_method"`
+	Namespace     *string `json:"namespace"`
+	MountPath     *string `json:"mount_path"`
+	KVMount       *string `json:"kv_mount"`
+	KeyPathPrefix *string `json:"key_path_prefix"`
+	CACert        *string `json:"ca_cert"`
+	SkipTLSVerify *bool   `json:"skip_tls_verify"`
+}
+
+func (r *run) readConfigFile(path string) (client.ConfigureRequest, error) {
+	var req client.ConfigureRequest
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = r.readStdin("--file")
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return req, &cliError{code: ExitUsage, name: "UsageError", msg: fmt.Sprintf("--file: %v", err)}
+	}
+	defer clear(data)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var f fileConfig
+	if err := dec.Decode(&f); err != nil {
+		return req, usagef("--file %s: %v", path, err)
+	}
+	req = client.ConfigureRequest{BackendType: f.BackendType, DefaultKeyID: f.DefaultKeyID, EnableCache: f.EnableCache,
+		CacheTTLSeconds: f.CacheTTLSeconds, MaxCachedKeys: f.MaxCachedKeys, TimeoutSeconds: f.TimeoutSeconds,
+		RetryAttempts: f.RetryAttempts, KeyDir: f.KeyDir, MasterKey: f.MasterKey, FilePermissions: f.FilePermissions,
+		Address: f.Address, Namespace: f.Namespace, MountPath: f.MountPath, KVMount: f.KVMount,
+		KeyPathPrefix: f.KeyPathPrefix, CACert: f.CACert, SkipTLSVerify: f.SkipTLSVerify}
+	if a := f.AuthMethod; a != nil {
+		switch {
+		case a.AppRole != nil && a.Token != nil:
+			return req, usagef("--file %s: auth_method has both token and approle", path)
+		case a.AppRole != nil:
+			req.Auth = &client.VaultAuth{AppRole: &client.AppRole{RoleID: a.AppRole.RoleID, SecretID: a.AppRole.SecretID}}
+		case a.Token != nil:
+			req.Auth = &client.VaultAuth{Token: *a.Token}
+		}
+	}
+	return req, nil
+}
+
+// configRequest builds the request from --file and the flags given.
+func (r *run) configRequest() (client.ConfigureRequest, error) {
+	var req client.ConfigureRequest
+	var err error
+	if r.has("file") {
+		if req, err = r.readConfigFile(r.str("file")); err != nil {
+			return req, err
+		}
+	}
+	str := func(flag string, dst **string) {
+		if r.has(flag) {
+			v := r.str(flag)
+			*dst = &v
+		}
+	}
+	str("default-key-id", &req.DefaultKeyID)
+	str("key-dir", &req.KeyDir)
+	str("address", &req.Address)
+	str("namespace", &req.Namespace)
+	str("mount-path", &req.MountPath)
+	str("kv-mount", &req.KVMount)
+	str("key-path-prefix", &req.KeyPathPrefix)
+	str("ca-cert-path", &req.CACert)
+	if r.has("backend") {
+		b := strings.ToLower(r.str("backend"))
+		switch b {
+		case client.BackendLocal, client.BackendVault, client.BackendVaultTransit:
+		default:
+			return req, usagef("--backend takes local, vault or vault-transit, not %q", r.str("backend"))
+		}
+		req.BackendType = &b
+	}
+	for _, b := range []struct {
+		flag string
+		dst  **bool
+	}{{"enable-cache", &req.EnableCache}, {"skip-tls-verify", &req.SkipTLSVerify}} {
+		if r.has(b.flag) {
+			v := r.boolean(b.flag)
+			*b.dst = &v
+		}
+	}
+	if r.has("cache-ttl") {
+		n, err := parseSeconds("cache-ttl", r.str("cache-ttl"))
+		if err != nil {
+			return req, err
+		}
+		req.CacheTTLSeconds = &n
+	}
+	for _, f := range []struct {
+		flag string
+		dst  **int
+	}{{"max-cached-keys", &req.MaxCachedKeys}, {"timeout-seconds", &req.TimeoutSeconds}, {"retry-attempts", &req.RetryAttempts}} {
+		n, ok, err := r.intFlag(f.flag)
+		if err != nil {
+			return req, err
+		}
+		if ok {
+			*f.dst = &n
+		}
+	}
+	if r.has("file-permissions") {
+		m, err := strconv.ParseUint(r.str("file-permissions"), 8, 32)
+		if err != nil || m > 0o777 {
+			return req, usagef("--file-permissions takes an octal mode such as 0600, not %q", r.str("file-permissions"))
+		}
+		p := uint32(m)
+		req.FilePermissions = &p
+	}
+	if mk, ok, err := r.secretFlag("master-key", "master-key-file"); err != nil {
+		return req, err
+	} else if ok {
+		req.MasterKey = &mk
+	}
+	token, hasToken, err := r.secretFlag("token", "token-file")
+	if err != nil {
+		return req, err
+	}
+	secretID, hasSecretID, err := r.secretFlag("secret-id", "secret-id-file")
+	if err != nil {
+		return req, err
+	}
+	switch {
+	case hasToken && (hasSecretID || r.has("role-id")):
+		return req, usagef("give either --token (token auth) or --role-id and --secret-id (AppRole), not both")
+	case hasToken:
+		req.Auth = &client.VaultAuth{Token: token}
+	case hasSecretID || r.has("role-id"):
+		if !hasSecretID || !r.has("role-id") {
+			return req, usagef("AppRole auth needs both --role-id and --secret-id")
+		}
+		req.Auth = &client.VaultAuth{AppRole: &client.AppRole{RoleID: r.str("role-id"), SecretID: secretID}}
+	}
+	return req, nil
+}
+
+// secretFlag reads a secret given as --NAME VALUE, --NAME - (stdin) or
+// --FILEFLAG PATH.
+func (r *run) secretFlag(flag, fileFlag string) (string, bool, error) {
+	switch {
+	case r.has(flag) && r.has(fileFlag):
+		return "", false, usagef("give --%s or --%s, not both", flag, fileFlag)
+	case r.has(flag):
+		if r.str(flag) != "-" {
+			fmt.Fprintf(r.stderr, "note: a secret on the command line can end up in the shell history; --%s - reads it from stdin, --%s from a file\n", flag, fileFlag)
+		}
+		s, err := r.secretValue(flag, r.str(flag))
+		return s, err == nil, err
+	case r.has(fileFlag):
+		s, err := secretFile(fileFlag, r.str(fileFlag))
+		return s, err == nil, err
+	}
+	return "", false, nil
+}
+
+func runStatus(r *run) error {
+	c, err := r.client()
+	if err != nil {
+		return err
+	}
+	r.setWhat("get the KMS status")
+	st, err := c.Status(r.ctx)
+	if err != nil {
+		return err
+	}
+	if r.json {
+		return r.printJSON(st)
+	}
+	fs := []field{{"Status", string(st.Status)}}
+	if st.Error != "" {
+		fs = append(fs, field{"Error", st.Error})
+	}
+	fs = append(fs, field{"Backend", orDash(st.BackendType)})
+	healthy := "-"
+	if st.Healthy != nil {
+		healthy = yesNo(*st.Healthy)
+	}
+	fs = append(fs, field{"Healthy", healthy})
+	if s := st.ConfigSummary; s != nil {
+		fs = append(fs, field{"Default key", orDash(s.DefaultKeyID)})
+		cache := "off"
+		if s.EnableCache {
+			cache = "on"
+			if cs := s.CacheSummary; cs != nil {
+				cache = fmt.Sprintf("on (at most %d keys, TTL %ds)", cs.MaxKeys, cs.TTLSeconds)
+			}
+		}
+		fs = append(fs, field{"Cache", cache},
+			field{"Backend timeout", fmt.Sprintf("%ds", s.TimeoutSeconds)},
+			field{"Retry attempts", strconv.Itoa(s.RetryAttempts)})
+		if b := s.BackendSummary; b != nil {
+			add := func(label, v string) {
+				if v != "" {
+					fs = append(fs, field{label, v})
+				}
+			}
+			add("Key dir", b.KeyDir)
+			if b.KeyDir != "" {
+				mk := "generated root key"
+				if b.HasMasterKey {
+					mk = "passphrase set"
+				}
+				fs = append(fs, field{"Master key", mk})
+			}
+			add("Vault address", b.Address)
+			add("Vault auth", b.AuthMethodType)
+			add("Vault namespace", b.Namespace)
+			add("Transit mount", b.MountPath)
+			add("KV mount", b.KVMount)
+			add("Key path prefix", b.KeyPathPrefix)
+			if b.SkipTLSVerify {
+				fs = append(fs, field{"Vault TLS", "NOT VERIFIED (skip_tls_verify)"})
+			}
+		}
+	}
+	writeFields(r.stdout, fs)
+	switch st.Status {
+	case client.StateNotConfigured:
+		fmt.Fprintln(r.stderr, "next: configure the service with `keyward kms configure`")
+	case client.StateConfigured:
+		fmt.Fprintln(r.stderr, "next: start the service with `keyward kms start`")
+	}
+	return nil
+}
+
+func runConfig(r *run) error {
+	c, err := r.client()
+	if err != nil {
+		return err
+	}
+	r.setWhat("get the KMS configuration")
+	cfg, err := c.Config(r.ctx)
+	if err != nil {
+		return err
+	}
+	if r.json {
+		return r.printJSON(cfg)
+	}
+	cache := "off"
+	if cfg.CacheEnabled {
+		cache = fmt.Sprintf("on (at most %d keys, TTL %ds)", cfg.CacheMaxKeys, cfg.CacheTTLSeconds)
+	}
+	writeFields(r.stdout, []field{{"Backend", cfg.Backend}, {"Default key", orDash(cfg.DefaultKeyID)}, {"Cache", cache}})
+	return nil
+}
