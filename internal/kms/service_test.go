@@ -52,7 +52,7 @@ type fixture struct {
 	clk   *clock
 }
 
-func newFixture(t *testing.T, o kms.Options) *fixture {
+func newFixture(t testing.TB, o kms.Options) *fixture {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 678901234, time.UTC)}
 	store := keyringtest.NewMemStore()
