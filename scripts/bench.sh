@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The side-by-side performance run of docs/performance.md: Keyward on the
+# The side-by-side performance run of docs/PERFORMANCE.md: Keyward on the
 # local, vault and vault-transit backends, Vault Transit called directly,
 # and a bare net/http handler (the ceiling), all driven by `keyward bench`
 # on this machine. Starts and stops its own servers on loopback.

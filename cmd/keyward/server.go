@@ -127,7 +127,7 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel(env)}))
 	// The hot path allocates short-lived request garbage over a small live
 	// heap (a few MB): collecting at 5x instead of 2x the live heap cuts
-	// the GC's share of CPU (measured in docs/performance.md). GOGC in the
+	// the GC's share of CPU (measured in docs/PERFORMANCE.md). GOGC in the
 	// environment still wins.
 	if !hasEnv(env, "GOGC") {
 		debug.SetGCPercent(400)

@@ -50,10 +50,14 @@ type conn struct {
 	// token: an expired token sent along with a login request must not be
 	// what makes the login fail.
 	loginClient *api.Client
-	auth        config.VaultAuth // holds secrets: never logged, never in an error
-	timeout     time.Duration
-	retries     int
-	log         *slog.Logger
+	// httpClient and base serve the Transit hot path (fast.go): the
+	// client's own *http.Client and Vault's address (nil: not usable).
+	httpClient *http.Client
+	base       *url.URL
+	auth       config.VaultAuth // holds secrets: never logged, never in an error
+	timeout    time.Duration
+	retries    int
+	log        *slog.Logger
 
 	authMu     sync.Mutex // serializes logins and token swaps
 	lastReauth time.Time  // guarded by authMu
@@ -127,6 +131,7 @@ func dial(ctx context.Context, cfg config.Config, log *slog.Logger) (*conn, leas
 	}
 	loginClient.ClearToken()
 	c.client, c.loginClient = client, loginClient
+	c.httpClient, c.base = httpClient, fastBase(client)
 	l, err := c.login(ctx)
 	if err != nil {
 		return nil, lease{}, credentialError(err)

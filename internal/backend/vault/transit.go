@@ -272,23 +272,24 @@ func (b *transitBackend) Wrap(ctx context.Context, id string, ver uint32, plaint
 	if _, err := b.load(ctx, id); err != nil {
 		return nil, err
 	}
-	req := transitRequest{Plaintext: plaintext, AssociatedData: aad, KeyVersion: ver}
-	var out transitAnswer
-	err := b.conn.call(ctx, http.MethodPut, b.mount+"/encrypt/"+id, req, &out)
+	payload := transitPayload(plaintext, "", aad, ver)
+	defer clear(payload) // plaintext, in base64
+	p := b.mount + "/encrypt/" + id
+	ct, err := b.conn.transitCall(ctx, p, payload, "ciphertext", false)
 	if isStatus(err, http.StatusBadRequest, "higher than the latest key version") {
 		// A rotation recorded in KV whose Transit half has not happened
 		// (yet, or because its node failed): complete it, then retry.
 		if err = b.ensureVersion(ctx, id, ver); err == nil {
-			err = b.conn.call(ctx, http.MethodPut, b.mount+"/encrypt/"+id, req, &out)
+			ct, err = b.conn.transitCall(ctx, p, payload, "ciphertext", false)
 		}
 	}
 	if err != nil {
 		return nil, b.transitError(id, err)
 	}
-	if !hasVersionPrefix([]byte(out.Data.Ciphertext), ver) {
+	if !hasVersionPrefix(ct, ver) {
 		return nil, fmt.Errorf("vault: Transit encrypted under another key version than %d", ver)
 	}
-	return []byte(out.Data.Ciphertext), nil
+	return ct, nil
 }
 
 // Unwrap decrypts in Transit. The ciphertext must name the requested
@@ -301,17 +302,16 @@ func (b *transitBackend) Unwrap(ctx context.Context, id string, ver uint32, ciph
 	if !hasVersionPrefix(ciphertext, ver) || !printable(ciphertext) {
 		return nil, fmt.Errorf("%w: not a Transit ciphertext of key version %d", kms.ErrInvalidCiphertext, ver)
 	}
-	var out transitAnswer
-	err := b.conn.call(ctx, http.MethodPut, b.mount+"/decrypt/"+id, transitRequest{Ciphertext: string(ciphertext), AssociatedData: aad}, &out)
+	pt, err := b.conn.transitCall(ctx, b.mount+"/decrypt/"+id, transitPayload(nil, string(ciphertext), aad, 0), "plaintext", true)
 	if err != nil {
-		clear(out.Data.Plaintext)
+		clear(pt)
 		err = b.transitError(id, err)
 		if isStatus(err, http.StatusBadRequest, "") {
 			return nil, fmt.Errorf("%w: Transit could not decrypt it (tampered blob or wrong encryption context)", kms.ErrInvalidCiphertext)
 		}
 		return nil, err
 	}
-	return out.Data.Plaintext, nil
+	return pt, nil
 }
 
 // transitError maps a missing Transit key to kms.ErrNotFound (dropping the
