@@ -1,105 +1,28 @@
 package client_test
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward/client"
-)
-
-// The real server: built once (lazily, so that the unit tests need no
-// build) from the module root into a temporary directory.
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
+	"github.com/keyward/keyward/internal/testbin"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
-func keywardBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		if binDir, buildErr = os.MkdirTemp("", "keyward-client-test-"); buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "keyward")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/keyward")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/keyward: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+func keywardBinary(t testing.TB) string { return testbin.Keyward(t) }
 
-// moduleRoot is the directory of go.mod.
-func moduleRoot() (string, error) {
-	if out, err := exec.Command("go", "env", "GOMOD").Output(); err == nil {
-		if p := strings.TrimSpace(string(out)); p != "" && p != os.DevNull {
-			return filepath.Dir(p), nil
-		}
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writer goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testbin.SyncBuffer
 
 // testServer is a running keyward process.
 type testServer struct {
@@ -158,25 +81,7 @@ func startServer(t testing.TB, extraArgs ...string) *testServer {
 	}
 }
 
-// readyLine finds the JSON log line {"msg":"keyward ready","address":...}.
-func readyLine(logs string) (addr, scheme string, ok bool) {
-	sc := bufio.NewScanner(strings.NewReader(logs))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		var line struct {
-			Msg     string `json:"msg"`
-			Address string `json:"address"`
-			Scheme  string `json:"scheme"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "keyward ready" && line.Address != "" {
-			if line.Scheme == "" {
-				line.Scheme = "http"
-			}
-			return line.Address, line.Scheme, true
-		}
-	}
-	return "", "", false
-}
+func readyLine(logs string) (addr, scheme string, ok bool) { return testbin.ReadyLine(logs) }
 
 // client returns a root client for s.
 func (s *testServer) client(t testing.TB, opts ...client.Option) *client.Client {

@@ -1,21 +1,19 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/internal/testbin"
 )
 
 // keywardBin is the binary built once by TestMain.
@@ -31,67 +29,17 @@ const readyTimeout = 20 * time.Second
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
-	root, err := moduleRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: finding the module root:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "keyward-e2e-bin-")
+	bin, err := testbin.Build()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	keywardBin = filepath.Join(dir, "keyward")
-	build := exec.Command("go", "build", "-o", keywardBin, "./cmd/keyward")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/keyward failed: %v\n%s", err, out)
-		return 1
-	}
+	defer testbin.Cleanup()
+	keywardBin = bin
 	return m.Run()
 }
 
-// moduleRoot finds the directory of go.mod: `go env GOMOD`, else walking up.
-func moduleRoot() (string, error) {
-	if out, err := exec.Command("go", "env", "GOMOD").Output(); err == nil {
-		if p := strings.TrimSpace(string(out)); p != "" && p != os.DevNull {
-			return filepath.Dir(p), nil
-		}
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testbin.SyncBuffer
 
 // serverOpts configure startServer.
 type serverOpts struct {
@@ -207,25 +155,7 @@ func startServer(t testing.TB, o serverOpts) *server {
 	return s
 }
 
-// readyLine finds the JSON "keyward ready" log line.
-func readyLine(logs string) (addr, scheme string, ok bool) {
-	sc := bufio.NewScanner(strings.NewReader(logs))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		var line struct {
-			Msg     string `json:"msg"`
-			Address string `json:"address"`
-			Scheme  string `json:"scheme"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "keyward ready" && line.Address != "" {
-			if line.Scheme == "" {
-				line.Scheme = "http"
-			}
-			return line.Address, line.Scheme, true
-		}
-	}
-	return "", "", false
-}
+func readyLine(logs string) (addr, scheme string, ok bool) { return testbin.ReadyLine(logs) }
 
 // devBanner parses the "access key:" and "secret key:" lines of --dev.
 func devBanner(stdout string) (ak, sk string) {

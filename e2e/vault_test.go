@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/testbin"
 	"github.com/keyward/keyward/internal/vaulttest"
 )
 
@@ -602,7 +603,7 @@ path "transit/rewrap/*" { capabilities = ["update"] }
 // documented default prefix replaced by prefix.
 func docsPolicy(t *testing.T, backend, prefix string) string {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := testbin.ModuleRoot()
 	if err != nil {
 		return ""
 	}

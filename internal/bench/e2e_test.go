@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,38 +9,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/testbin"
 	"github.com/keyward/keyward/internal/vaulttest"
 )
 
-// syncBuf is a bytes.Buffer safe for a process writer and a reader.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuf = testbin.SyncBuffer
 
 // buildKeyward builds ./cmd/keyward into a temporary directory.
-func buildKeyward(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(t.TempDir(), "keyward")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/keyward")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/keyward: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildKeyward(t *testing.T) string { return testbin.Keyward(t) }
 
 // startKeyward runs `keyward server --dev` on a free port and returns its
 // URL once the "keyward ready" line is logged.
@@ -76,12 +54,8 @@ func startKeyward(t *testing.T, bin, user, secret string) string {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		sc := bufio.NewScanner(strings.NewReader(stderr.String()))
-		for sc.Scan() {
-			var line struct{ Msg, Address, Scheme string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "keyward ready" && line.Address != "" {
-				return "http://" + line.Address
-			}
+		if addr, scheme, ok := testbin.ReadyLine(stderr.String()); ok {
+			return scheme + "://" + addr
 		}
 		select {
 		case <-done:
@@ -219,4 +193,10 @@ func TestVaultTransitTarget(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "403") {
 		t.Errorf("bad token: %v", err)
 	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testbin.Cleanup()
+	os.Exit(code)
 }
