@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/keyward/keyward/internal/wipe"
 )
 
 // jsonObject builds a flat JSON object in one buffer that the client wipes
@@ -169,37 +171,15 @@ func appendJSONString(dst []byte, s string) []byte {
 // errResponseTooLarge: the response body is above the client's limit.
 var errResponseTooLarge = errors.New("keyward: response body larger than the client's limit")
 
-// readBody reads at most limit bytes of r. With a known length it reads
-// into one exactly sized buffer; when the buffer has to grow, the old one
-// is wiped (a response may carry plaintext).
+// readBody reads at most limit bytes of r (a response may carry plaintext:
+// wipe.ReadAll leaves no copy behind).
 func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
-	if contentLength > limit {
+	buf, err := wipe.ReadAll(r, contentLength, limit)
+	switch {
+	case errors.Is(err, wipe.ErrTooLarge):
 		return nil, errResponseTooLarge
+	case err != nil:
+		return nil, fmt.Errorf("keyward: reading the response: %w", err)
 	}
-	size := contentLength
-	if size < 0 {
-		size = 512
-	}
-	buf := make([]byte, 0, size+1) // +1 to see EOF without growing
-	for {
-		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), 2*cap(buf))
-			copy(grown, buf)
-			clear(buf)
-			buf = grown
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
-			clear(buf)
-			return nil, errResponseTooLarge
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			clear(buf)
-			return nil, fmt.Errorf("keyward: reading the response: %w", err)
-		}
-	}
+	return buf, nil
 }

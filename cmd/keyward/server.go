@@ -293,7 +293,8 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("keyward ready", "address", ln.Addr().String(), "scheme", scheme, "version", version, "status", mgr.Status(ctx).Status, "data_dir", dataDir)
+	status, _ := mgr.State()
+	log.Info("keyward ready", "address", ln.Addr().String(), "scheme", scheme, "version", version, "status", status, "data_dir", dataDir)
 
 	select {
 	case err := <-errc:
@@ -313,7 +314,7 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 // startDev configures a local backend in the data dir (unless a
 // configuration exists) and starts it.
 func startDev(ctx context.Context, mgr *lifecycle.Manager) error {
-	switch mgr.Status(ctx).Status {
+	switch status, _ := mgr.State(); status {
 	case lifecycle.StatusRunning:
 		return nil
 	case lifecycle.StatusNotConfigured:

@@ -138,12 +138,9 @@ func (s *Server) decrypt(c *call) error {
 	if err := decryptSchema.Decode(c.body, &req); err != nil {
 		return err
 	}
-	blob := req.Blob
-	if len(blob) == 0 {
-		blob = req.BlobAWS
-	}
-	if len(blob) == 0 {
-		return errMissing("ciphertext_blob")
+	blob, err := blobOf(req.Blob, req.BlobAWS)
+	if err != nil {
+		return err
 	}
 	if err := c.authorize(blobKeyID(blob)); err != nil {
 		return err
@@ -180,12 +177,9 @@ func (s *Server) reEncrypt(c *call) error {
 	if err := reEncryptSchema.Decode(c.body, &req); err != nil {
 		return err
 	}
-	blob := req.Blob
-	if len(blob) == 0 {
-		blob = req.BlobAWS
-	}
-	if len(blob) == 0 {
-		return errMissing("ciphertext_blob")
+	blob, err := blobOf(req.Blob, req.BlobAWS)
+	if err != nil {
+		return err
 	}
 	dst := c.keyOrDefault(first(req.DestKeyID, req.DestKeyIDAWS))
 	if err := c.authorize(blobKeyID(blob), dst); err != nil {
@@ -217,6 +211,17 @@ func blobKeyID(blob []byte) string {
 		return ""
 	}
 	return b.KeyID
+}
+
+// blobOf is the ciphertext_blob of a request (or AWS's CiphertextBlob).
+func blobOf(seed, aws []byte) ([]byte, error) {
+	if len(seed) > 0 {
+		return seed, nil
+	}
+	if len(aws) > 0 {
+		return aws, nil
+	}
+	return nil, errMissing("ciphertext_blob")
 }
 
 func contextOf(a, b map[string]string) map[string]string {

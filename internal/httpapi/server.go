@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/keyward/keyward/internal/kms"
 	"github.com/keyward/keyward/internal/lifecycle"
 	"github.com/keyward/keyward/internal/metrics"
+	"github.com/keyward/keyward/internal/wipe"
 )
 
 // Prefix is where the admin routes live.
@@ -281,45 +281,21 @@ func (r *recorder) WriteHeader(status int) {
 	r.ResponseWriter.WriteHeader(status)
 }
 
-// readBody reads at most limit bytes; more is errTooLarge. When the
-// buffer has to grow, the old one is wiped: a body may hold plaintext.
+// readBody reads at most limit bytes; more is errTooLarge. A body may hold
+// plaintext: wipe.ReadAll leaves no copy behind.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, errTooLarge
-	}
 	if r.Body == nil || r.ContentLength == 0 {
 		return nil, nil
 	}
-	size := r.ContentLength
-	if size < 0 {
-		size = 512
+	buf, err := wipe.ReadAll(r.Body, r.ContentLength, limit)
+	var maxBytes *http.MaxBytesError
+	switch {
+	case err == nil:
+		return buf, nil
+	case errors.Is(err, wipe.ErrTooLarge), errors.As(err, &maxBytes):
+		return nil, errTooLarge
 	}
-	buf := make([]byte, 0, size+1) // +1 to see EOF without growing
-	for {
-		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), 2*cap(buf))
-			copy(grown, buf)
-			clear(buf)
-			buf = grown
-		}
-		n, err := r.Body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
-			clear(buf)
-			return nil, errTooLarge
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			clear(buf)
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				return nil, errTooLarge
-			}
-			return nil, errBadBody
-		}
-	}
+	return nil, errBadBody
 }
 
 func (s *Server) newRequestID() string {

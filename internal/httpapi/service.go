@@ -35,7 +35,8 @@ type lifecycleResponse struct {
 }
 
 func (s *Server) lifecycleOK(c *call, message string) error {
-	writeJSON(c.w, http.StatusOK, lifecycleResponse{Success: true, Message: message, Status: s.opts.Manager.Status(c.ctx).Status})
+	status, _ := s.opts.Manager.State()
+	writeJSON(c.w, http.StatusOK, lifecycleResponse{Success: true, Message: message, Status: status})
 	return nil
 }
 
@@ -64,7 +65,7 @@ func (s *Server) start(c *call) error {
 			return err
 		}
 	}
-	if req.Force && s.opts.Manager.Status(c.ctx).Status == lifecycle.StatusRunning {
+	if status, _ := s.opts.Manager.State(); req.Force && status == lifecycle.StatusRunning {
 		if err := s.opts.Manager.Reconfigure(c.ctx, []byte("{}")); err != nil {
 			return err
 		}
@@ -107,11 +108,11 @@ func (s *Server) status(c *call) error {
 }
 
 func (s *Server) config(c *call) error {
-	st := s.opts.Manager.Status(c.ctx)
-	if st.Config == nil {
+	_, cfg := s.opts.Manager.State()
+	if cfg == nil {
 		return fmt.Errorf("%w: the KMS service is not configured", kms.ErrUnavailable)
 	}
-	writeJSON(c.w, http.StatusOK, st.Config.View())
+	writeJSON(c.w, http.StatusOK, cfg.View())
 	return nil
 }
 

@@ -373,6 +373,13 @@ type Status struct {
 	Healthy *bool
 }
 
+// State returns the status name and the configuration (nil when not
+// configured) without contacting the backend.
+func (m *Manager) State() (string, *config.Config) {
+	snap := m.state.Load()
+	return snap.status, snap.cfg
+}
+
 // Status returns the state; while running it checks backend health
 // (bounded by ctx).
 func (m *Manager) Status(ctx context.Context) Status {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/keyward/keyward/internal/wipe"
+
 	"github.com/hashicorp/vault/api"
 )
 
@@ -77,7 +79,14 @@ func (c *conn) transitSlow(ctx context.Context, p string, payload []byte, field 
 	if err := c.call(ctx, http.MethodPut, p, payload, &out); err != nil {
 		return nil, err
 	}
-	raw, ok := out.Data[field]
+	return dataValue(p, out.Data, field, decode)
+}
+
+// dataValue decodes the member field of a Transit answer's data object: a
+// base64 string into bytes (decode), or a plain string. The raw JSON is
+// wiped: a decrypt answer carries plaintext.
+func dataValue(p string, data map[string]json.RawMessage, field string, decode bool) ([]byte, error) {
+	raw, ok := data[field]
 	defer clear(raw)
 	if !ok || string(raw) == "null" {
 		return nil, nil
@@ -134,7 +143,7 @@ func (c *conn) fastAttempt(ctx context.Context, p, token string, payload []byte,
 			answerBufs.Put(bp)
 		}
 	}()
-	buf, err = readAll(buf, io.LimitReader(resp.Body, maxResponse))
+	buf, err = wipe.ReadAllInto(buf, io.LimitReader(resp.Body, maxResponse), maxResponse)
 	if err != nil {
 		return nil, c.classify(ctx, http.MethodPut, p, err)
 	}
@@ -167,24 +176,7 @@ func (c *conn) fastAttempt(ctx context.Context, p, token string, payload []byte,
 		if err := json.Unmarshal(buf, &out); err != nil {
 			return nil, answerError(p, err)
 		}
-		raw, has := out.Data[field]
-		defer clear(raw)
-		if !has || string(raw) == "null" {
-			return nil, nil
-		}
-		if decode {
-			var b []byte
-			if err := json.Unmarshal(raw, &b); err != nil {
-				clear(b)
-				return nil, answerError(p, err)
-			}
-			return b, nil
-		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, answerError(p, err)
-		}
-		return []byte(s), nil
+		return dataValue(p, out.Data, field, decode)
 	}
 	if v == nil {
 		return nil, nil
@@ -199,25 +191,6 @@ func (c *conn) fastAttempt(ctx context.Context, p, token string, payload []byte,
 		return out[:n], nil
 	}
 	return bytes.Clone(v), nil
-}
-
-// readAll appends r's content to buf.
-func readAll(buf []byte, r io.Reader) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			nb := append(buf, 0)[:len(buf)]
-			clear(buf[:cap(buf)])
-			buf = nb
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
 }
 
 // dataField finds the top-level object's "data" member and, in it, the
