@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,8 +23,9 @@ import (
 const benchUsage = `usage: keyward bench [flags]
 
 Load generator for the hot paths of a Keyward server, with Vault Transit
-(--vault-addr) and a trivial in-process net/http handler (--ceiling) as
-points of comparison, driven by the same engine. For each target, op and
+(--vault-addr) and a trivial net/http handler (--ceiling, run as a child
+process of its own and sent the same signed request bytes as Keyward's
+generate) as points of comparison, driven by the same engine. For each target, op and
 concurrency step it prints requests, errors, successful req/s and the
 p50/p95/p99/max latency in ms (or a JSON array with --json).
 
@@ -65,7 +68,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.VaultAddr, "vault-addr", "", "also benchmark Vault Transit directly at this address")
 	fs.StringVar(&o.VaultToken, "vault-token", env("VAULT_TOKEN", ""), "Vault token (VAULT_TOKEN)")
 	fs.StringVar(&o.VaultMount, "vault-mount", "transit", "Vault Transit mount path")
-	fs.BoolVar(&o.Ceiling, "ceiling", false, `also benchmark a trivial in-process net/http handler answering {"ok":true}`)
+	fs.BoolVar(&o.Ceiling, "ceiling", false, `also benchmark a trivial net/http handler answering {"ok":true}, in a child process`)
 	fs.BoolVar(&jsonOut, "json", false, "print a JSON array of rows instead of the table")
 	fs.BoolVar(&insecure, "insecure", false, "skip TLS certificate verification for https endpoints")
 	fs.StringVar(&caCert, "ca-cert", "", "PEM file of CA certificates to trust for https endpoints")
@@ -116,10 +119,23 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			o.ProgressTTY = true
 		}
 	}
+	if o.Ceiling {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: --ceiling needs this program's path: %w", err)
+		}
+		o.CeilingCommand = []string{exe, benchCeilingCommand}
+	}
 	if err := o.Validate(); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 
+	// The load generator shares the machine with what it measures: its own
+	// garbage collection shows up as latency in every target's figures. It
+	// collects as rarely as the server does (GOGC still wins).
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(serverGCPercent)
+	}
 	m := bench.ThisMachine()
 	if jsonOut {
 		fmt.Fprintf(stderr, "keyward bench on %s\n", m)
@@ -150,4 +166,29 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("bench: %d requests failed", failed)
 	}
 	return nil
+}
+
+// benchCeilingCommand is the hidden subcommand that serves the bench
+// ceiling in a process of its own, as the Keyward server runs.
+const benchCeilingCommand = "bench-ceiling-server"
+
+// runBenchCeiling serves the ceiling handler on a loopback port, prints its
+// URL, and stops when stdin closes (its parent, keyward bench, went away).
+// It tunes the garbage collector as the server does, so the two processes
+// differ only in their handlers.
+func runBenchCeiling(stdin io.Reader, stdout io.Writer) error {
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(serverGCPercent)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		io.Copy(io.Discard, stdin)
+		cancel()
+	}()
+	return bench.ServeCeiling(ctx, ln, stdout)
 }

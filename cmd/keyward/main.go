@@ -34,6 +34,11 @@ func main() {
 			fmt.Fprintln(os.Stderr, "keyward:", err)
 			os.Exit(1)
 		}
+	case benchCeilingCommand:
+		if err := runBenchCeiling(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "keyward:", err)
+			os.Exit(1)
+		}
 	case "kms", "key", "datakey", "encrypt", "decrypt", "re-encrypt", "alias", "completion":
 		os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 	case "version", "--version", "-v":

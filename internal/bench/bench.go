@@ -24,8 +24,11 @@ type Options struct {
 	VaultAddr, VaultToken string
 	VaultMount            string // "transit" when empty
 
-	// Ceiling adds the in-process trivial net/http handler.
-	Ceiling bool
+	// Ceiling adds the trivial net/http handler (see ceiling.go). It runs
+	// in a process of its own started with CeilingCommand (which must
+	// serve it as ServeCeiling does), or in this process when that is nil.
+	Ceiling        bool
+	CeilingCommand []string
 
 	Ops         []string // of Ops; generate, decrypt when empty
 	Concurrency []int    // steps; 1, 4, 16, 64 when empty
@@ -115,7 +118,16 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		targets = append(targets, &vaultTarget{addr: o.VaultAddr, token: o.VaultToken, mount: mount, client: setupClient})
 	}
 	if o.Ceiling {
-		targets = append(targets, &ceilingTarget{})
+		// The ceiling does not check signatures; signing its requests makes
+		// them the same bytes as Keyward's.
+		ak, sk := o.AccessKey, o.SecretKey
+		if ak == "" {
+			ak, sk = "ceiling", "ceiling-secret-key"
+		}
+		targets = append(targets, &ceilingTarget{
+			command: o.CeilingCommand, now: now, log: log,
+			signer: &Signer{AccessKey: ak, SecretKey: sk, Region: "us-east-1", Service: "kms"},
+		})
 	}
 	for _, t := range targets {
 		defer t.close()

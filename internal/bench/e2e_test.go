@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -199,4 +201,38 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	testbin.Cleanup()
 	os.Exit(code)
+}
+
+// The ceiling as `keyward bench --ceiling` runs it: a child process of its
+// own, sent Keyward's signed generate request, gone when the run ends.
+func TestCeilingInItsOwnProcess(t *testing.T) {
+	bin := buildKeyward(t)
+	var log bytes.Buffer
+	rows, err := Run(context.Background(), Options{
+		Ceiling: true, CeilingCommand: []string{bin, "bench-ceiling-server"},
+		Concurrency: []int{2}, Config: Config{Requests: 200}, Log: &log,
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if len(rows) != 1 || rows[0].Target != "ceiling" || rows[0].Requests != 200 || rows[0].Errors != 0 {
+		t.Fatalf("rows %+v", rows)
+	}
+	var pid int
+	if _, err := fmt.Sscanf(log.String()[strings.Index(log.String(), "(pid "):], "(pid %d)", &pid); err != nil || pid <= 0 {
+		t.Fatalf("no child pid in the log: %q", log.String())
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the ceiling process %d is still there after the run (kill 0: %v)", pid, err)
+	}
+
+	// A command that does not announce a URL fails the setup, with a reason.
+	_, err = Run(context.Background(), Options{Ceiling: true, CeilingCommand: []string{"sh", "-c", "echo listening; echo oops >&2"}, Config: Config{Requests: 1}})
+	if err == nil || !strings.Contains(err.Error(), `announced "listening"`) || !strings.Contains(err.Error(), "oops") {
+		t.Errorf("bad announce: %v", err)
+	}
+	_, err = Run(context.Background(), Options{Ceiling: true, CeilingCommand: []string{filepath.Join(t.TempDir(), "missing")}, Config: Config{Requests: 1}})
+	if err == nil || !strings.Contains(err.Error(), "starting the ceiling process") {
+		t.Errorf("missing command: %v", err)
+	}
 }

@@ -225,3 +225,36 @@ func TestRunStepCancelled(t *testing.T) {
 		t.Fatal("cancellation did not stop the step")
 	}
 }
+
+// The ceiling is sent the request a Keyward worker replays for generate:
+// same path, body shape and SigV4 headers.
+func TestCeilingRequestIsKeywardsGenerate(t *testing.T) {
+	now := func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) }
+	c := &ceilingTarget{url: "http://127.0.0.1:1/", now: now,
+		signer: &Signer{AccessKey: "ak", SecretKey: "sk", Region: "us-east-1", Service: "kms"}}
+	k := &keywardTarget{api: "http://127.0.0.1:1/rustfs/admin/v3", keyID: "bench-00000000", now: now,
+		signer: &Signer{AccessKey: "ak", SecretKey: "sk", Region: "us-east-1", Service: "kms"}}
+	build := func(p Plan) *http.Request {
+		rq, err := p.NewRequester(context.Background(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := rq.Request(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	cr, kr := build(c.plan(CeilingOp)), build(k.plan("generate"))
+	if cr.Method != kr.Method || cr.URL.String() != kr.URL.String() || cr.ContentLength != kr.ContentLength {
+		t.Errorf("ceiling %s %s (%d bytes), keyward %s %s (%d bytes)", cr.Method, cr.URL, cr.ContentLength, kr.Method, kr.URL, kr.ContentLength)
+	}
+	for name := range kr.Header {
+		if len(cr.Header.Values(name)) == 0 {
+			t.Errorf("ceiling request lacks %s", name)
+		}
+	}
+	if !strings.HasPrefix(cr.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=ak/") {
+		t.Errorf("ceiling request not signed: %q", cr.Header.Get("Authorization"))
+	}
+}

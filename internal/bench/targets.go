@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -315,47 +314,4 @@ func (v *vaultTarget) plan(op string) Plan {
 		}
 	}
 	return p
-}
-
-// ceilingTarget is a trivial net/http handler in this process that answers
-// {"ok":true}: what an HTTP server can do on this machine at best.
-type ceilingTarget struct {
-	srv *http.Server
-	url string
-}
-
-// CeilingHandler reads the body and answers a constant small JSON body.
-func CeilingHandler(w http.ResponseWriter, r *http.Request) {
-	io.Copy(io.Discard, r.Body)
-	w.Header().Set("Content-Type", "application/json")
-	w.Write([]byte(`{"ok":true}`))
-}
-
-func (c *ceilingTarget) name() string { return "ceiling" }
-
-func (c *ceilingTarget) setup(context.Context) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	c.srv = &http.Server{Handler: http.HandlerFunc(CeilingHandler), ReadHeaderTimeout: 10 * time.Second}
-	c.url = "http://" + ln.Addr().String() + "/"
-	go c.srv.Serve(ln)
-	return nil
-}
-
-func (c *ceilingTarget) close() {
-	if c.srv != nil {
-		c.srv.Close()
-	}
-}
-
-func (c *ceilingTarget) plan(string) Plan {
-	// A body the size of a Keyward generate request.
-	body := mustJSON(map[string]any{"key_id": "bench-00000000", "key_spec": "AES_256", "encryption_context": benchContext})
-	return Plan{Target: c.name(), Op: CeilingOp, NewRequester: func(context.Context, int) (Requester, error) {
-		h := http.Header{}
-		h.Set("Content-Type", "application/json")
-		return prepared(&template{method: "POST", url: c.url, body: body, base: h})
-	}}
 }

@@ -19,7 +19,11 @@ type policyAuthorizer struct {
 	asked            []string
 }
 
-func (p *policyAuthorizer) Allowed(_, action, resource string) bool {
+func (p *policyAuthorizer) AllowedOnKey(_, action, keyID string) bool {
+	resource := "*"
+	if keyID != "" {
+		resource = "arn:aws:kms:::key/" + keyID
+	}
 	p.mu.Lock()
 	p.asked = append(p.asked, action+" "+resource)
 	p.mu.Unlock()
@@ -105,7 +109,7 @@ func TestEveryRouteIsGated(t *testing.T) {
 
 			resource := "*"
 			if rt.keyScoped {
-				resource = KeyResource("k1")
+				resource = "arn:aws:kms:::key/k1"
 			}
 			only := &policyAuthorizer{action: rt.action, resource: resource}
 			srv = newTestServerWith(t, true, only)
@@ -120,7 +124,7 @@ func TestEveryRouteIsGated(t *testing.T) {
 			}
 			// The wrong key is refused for key-scoped routes.
 			if rt.keyScoped {
-				other := &policyAuthorizer{action: rt.action, resource: KeyResource("k2")}
+				other := &policyAuthorizer{action: rt.action, resource: "arn:aws:kms:::key/k2"}
 				srv = newTestServerWith(t, true, other)
 				seedKey(t, srv)
 				if code, body := send(srv); code != 403 {

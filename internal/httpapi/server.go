@@ -37,7 +37,10 @@ type Authenticator interface {
 // Authorizer decides whether an access key may perform an action on a
 // resource ("arn:aws:kms:::key/<id>", or "*").
 type Authorizer interface {
-	Allowed(accessKey, action, resource string) bool
+	// AllowedOnKey reports whether accessKey may do action on the key
+	// keyID (resource arn:aws:kms:::key/<keyID>), or on the key-less
+	// resource "*" when keyID is empty.
+	AllowedOnKey(accessKey, action, keyID string) bool
 }
 
 // Options wire a Server.
@@ -81,6 +84,9 @@ type route struct {
 	// cannot skip its check: c.svc stays nil until then.
 	keyScoped bool
 	handle    func(*call) error
+	// pattern is fullPath, computed once in New (metrics and audit use it
+	// on every request).
+	pattern string
 }
 
 // fullPath is the route's pattern as served.
@@ -111,22 +117,15 @@ type call struct {
 	keyID string // the first key the call was authorized on
 }
 
-// KeyResource is the IAM resource of a key.
-func KeyResource(id string) string { return "arn:aws:kms:::key/" + id }
-
 // authorize checks the route's action on every named key (an empty id, a
 // key not yet named, checks the key-less resource "*") and then makes the
 // service available. It answers 403 whether or not a key exists.
 func (c *call) authorize(keyIDs ...string) error {
 	for _, id := range keyIDs {
-		resource := "*"
-		if id != "" {
-			resource = KeyResource(id)
-		}
 		if c.keyID == "" {
 			c.keyID = id
 		}
-		if !c.srv.opts.Authorizer.Allowed(c.accessKey, c.route.action, resource) {
+		if !c.srv.opts.Authorizer.AllowedOnKey(c.accessKey, c.route.action, id) {
 			return errAccessDenied
 		}
 	}
@@ -153,7 +152,8 @@ func New(o Options) *Server {
 	byPath := map[string][]*route{}
 	var order, patterns []string
 	for _, rt := range s.routes {
-		p := rt.fullPath()
+		rt.pattern = rt.fullPath()
+		p := rt.pattern
 		if _, ok := byPath[p]; !ok {
 			order = append(order, p)
 			patterns = append(patterns, p)
@@ -194,7 +194,7 @@ func (s *Server) dispatch(routes []*route) http.Handler {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		start := time.Now()
 		status, _ := s.writeError(w, r, s.newRequestID(), errMethodNotAllowed)
-		s.opts.Metrics.ObserveRequest(routes[0].fullPath(), r.Method, status, time.Since(start))
+		s.opts.Metrics.ObserveRequest(routes[0].pattern, r.Method, status, time.Since(start))
 	})
 }
 
@@ -219,12 +219,12 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 		c.fail(err)
 		return
 	}
-	if !rt.keyScoped && !s.opts.Authorizer.Allowed(c.accessKey, rt.action, "*") {
+	if !rt.keyScoped && !s.opts.Authorizer.AllowedOnKey(c.accessKey, rt.action, "") {
 		c.fail(errAccessDenied)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), rt.timeout)
-	defer cancel()
+	ctx := newDeadlineCtx(r.Context(), rt.timeout, time.Now)
+	defer ctx.release()
 	c.ctx = ctx
 	if rt.service {
 		svc, release, err := s.opts.Manager.Acquire()
@@ -261,7 +261,7 @@ func (c *call) fail(err error) {
 // route patterns.
 func (s *Server) finish(c *call) {
 	d := time.Since(c.start)
-	pattern := c.route.fullPath()
+	pattern := c.route.pattern
 	s.opts.Metrics.ObserveRequest(pattern, c.r.Method, c.rec.status, d)
 	s.opts.Audit.Record(audit.Event{
 		Time: c.start, RequestID: c.reqID, AccessKey: c.accessKey, SourceAddr: c.r.RemoteAddr,
@@ -310,7 +310,7 @@ func (s *Server) newRequestID() string {
 func (s *Server) Routes() []RouteInfo {
 	out := make([]RouteInfo, 0, len(s.routes))
 	for _, rt := range s.routes {
-		out = append(out, RouteInfo{Method: rt.method, Path: rt.fullPath(), Action: rt.action})
+		out = append(out, RouteInfo{Method: rt.method, Path: rt.pattern, Action: rt.action})
 	}
 	return out
 }

@@ -22,6 +22,10 @@ type generation struct {
 
 	stopSweeper context.CancelFunc
 	sweeperDone chan struct{}
+
+	// releaseFunc is g.release bound once, so that Acquire, on every
+	// request, does not allocate a new method value.
+	releaseFunc func()
 }
 
 func (g *generation) release() {

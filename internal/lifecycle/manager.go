@@ -339,6 +339,7 @@ func (m *Manager) build(ctx context.Context, cfg config.Config) (*generation, er
 		}
 	}
 	gen := &generation{svc: svc}
+	gen.releaseFunc = gen.release
 	gen.startSweeper(m.opts.SweepInterval, m.opts.Log, m.opts.Metrics)
 	return gen, nil
 }
@@ -358,7 +359,7 @@ func (m *Manager) Acquire() (*kms.Service, func(), error) {
 		}
 		g.refs.Add(1)
 		if m.current.Load() == g {
-			return g.svc, g.release, nil
+			return g.svc, g.releaseFunc, nil
 		}
 		g.release() // swapped meanwhile: take the new one
 	}
