@@ -54,10 +54,13 @@ type conn struct {
 	// client's own *http.Client and Vault's address (nil: not usable).
 	httpClient *http.Client
 	base       *url.URL
-	auth       config.VaultAuth // holds secrets: never logged, never in an error
-	timeout    time.Duration
-	retries    int
-	log        *slog.Logger
+	// batches coalesces concurrent Transit calls (batch.go); nil when the
+	// fast path is not usable.
+	batches *coalescer
+	auth    config.VaultAuth // holds secrets: never logged, never in an error
+	timeout time.Duration
+	retries int
+	log     *slog.Logger
 
 	authMu     sync.Mutex // serializes logins and token swaps
 	lastReauth time.Time  // guarded by authMu
@@ -132,6 +135,9 @@ func dial(ctx context.Context, cfg config.Config, log *slog.Logger) (*conn, leas
 	loginClient.ClearToken()
 	c.client, c.loginClient = client, loginClient
 	c.httpClient, c.base = httpClient, fastBase(client)
+	if c.base != nil {
+		c.batches = newCoalescer(transitLanes, transitMaxBatch, c.sendBatch)
+	}
 	l, err := c.login(ctx)
 	if err != nil {
 		return nil, lease{}, credentialError(err)

@@ -46,20 +46,45 @@ var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return 
 
 // transitCall sends payload (a JSON object) with PUT to path and returns the
 // base64-decoded (decode) or raw string value of data.<field> in Vault's
-// answer; nil when the answer has no such field. The caller wipes payload.
+// answer; nil when the answer has no such field. Under load, calls on one
+// path are coalesced into batch requests (batch.go). The caller wipes
+// payload.
 func (c *conn) transitCall(ctx context.Context, p string, payload []byte, field string, decode bool) ([]byte, error) {
+	if c.base == nil || c.httpClient == nil || c.batches == nil {
+		return c.transitSingle(ctx, p, payload, field, decode)
+	}
+	return c.batches.do(ctx, p, transitOp{field, decode}, payload,
+		func(ctx context.Context) ([]byte, error) { return c.transitSingle(ctx, p, payload, field, decode) },
+		func(ctx context.Context) error { return c.classify(ctx, http.MethodPut, p, ctx.Err()) })
+}
+
+// transitSingle is one call, on the fast path when it applies.
+func (c *conn) transitSingle(ctx context.Context, p string, payload []byte, field string, decode bool) ([]byte, error) {
 	if c.base == nil || c.httpClient == nil {
 		return c.transitSlow(ctx, p, payload, field, decode)
 	}
+	var v []byte
+	err := c.withReauth(ctx, func(token string) (err error) {
+		v, err = c.fastAttempt(ctx, p, token, payload, field, decode)
+		return err
+	})
+	if err == errFallback {
+		return c.transitSlow(ctx, p, payload, field, decode)
+	}
+	return v, err
+}
+
+// withReauth runs attempt with the current token and, with AppRole, once
+// more after a re-login when Vault answers 403 (as call does): the token
+// may have expired while Vault was unreachable, and the 403 proves the
+// request was not executed.
+func (c *conn) withReauth(ctx context.Context, attempt func(token string) error) error {
 	reauthed := false
 	for {
 		token := c.client.Token()
-		v, err := c.fastAttempt(ctx, p, token, payload, field, decode)
-		if err == errFallback {
-			return c.transitSlow(ctx, p, payload, field, decode)
-		}
-		if err == nil {
-			return v, nil
+		err := attempt(token)
+		if err == nil || err == errFallback {
+			return err
 		}
 		if !reauthed && c.auth.Method == "approle" && isStatus(err, http.StatusForbidden, "") {
 			reauthed = true
@@ -67,7 +92,7 @@ func (c *conn) transitCall(ctx context.Context, p string, payload []byte, field 
 				continue
 			}
 		}
-		return nil, err
+		return err
 	}
 }
 
@@ -110,16 +135,32 @@ func answerError(p string, err error) error {
 	return errors.New("vault: " + http.MethodPut + " " + p + ": the answer does not decode: " + err.Error())
 }
 
-// fastAttempt is one exchange under its own deadline, as attempt.
+// fastAttempt is one exchange for a single item.
 func (c *conn) fastAttempt(ctx context.Context, p, token string, payload []byte, field string, decode bool) ([]byte, error) {
+	var v []byte
+	err := c.exchange(ctx, p, token, payload, func(status int, buf []byte) (err error) {
+		if status < 200 || status >= 300 {
+			return vaultError(p, status, buf)
+		}
+		v, err = singleAnswer(p, buf, field, decode)
+		return err
+	})
+	return v, err
+}
+
+// exchange sends body with PUT to p under its own deadline (as attempt)
+// and hands Vault's status and answer to read. The answer sits in a
+// pooled buffer that is wiped when read returns: read copies what it
+// keeps. A redirect (3xx) is errFallback, before read.
+func (c *conn) exchange(ctx context.Context, p, token string, body []byte, read func(status int, answer []byte) error) error {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	u := *c.base
 	u.Path = path.Join(c.base.Path, "/v1/", p)
 	u.RawPath = ""
-	req, err := http.NewRequestWithContext(actx, http.MethodPut, "", bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(actx, http.MethodPut, "", bytes.NewReader(body))
 	if err != nil {
-		return nil, errFallback
+		return errFallback
 	}
 	req.URL, req.Host = &u, u.Host
 	req.Header["X-Vault-Request"] = []string{"true"}
@@ -131,7 +172,7 @@ func (c *conn) fastAttempt(ctx context.Context, p, token string, payload []byte,
 	}
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
-		return nil, c.classify(ctx, http.MethodPut, p, err)
+		return c.classify(ctx, http.MethodPut, p, err)
 	}
 	defer resp.Body.Close()
 	bp := answerBufs.Get().(*[]byte)
@@ -145,25 +186,32 @@ func (c *conn) fastAttempt(ctx context.Context, p, token string, payload []byte,
 	}()
 	buf, err = wipe.ReadAllInto(buf, io.LimitReader(resp.Body, maxResponse), maxResponse)
 	if err != nil {
-		return nil, c.classify(ctx, http.MethodPut, p, err)
+		return c.classify(ctx, http.MethodPut, p, err)
 	}
-	switch {
-	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		return nil, errFallback
-	case resp.StatusCode < 200 || resp.StatusCode >= 400:
-		ce := &callError{Method: http.MethodPut, Path: p, Status: resp.StatusCode}
-		var er struct {
-			Errors []string `json:"errors"`
-		}
-		dec := json.NewDecoder(bytes.NewReader(buf))
-		dec.UseNumber()
-		if dec.Decode(&er) != nil {
-			ce.Messages = []string{string(buf)}
-		} else {
-			ce.Messages = er.Errors
-		}
-		return nil, ce
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return errFallback
 	}
+	return read(resp.StatusCode, buf)
+}
+
+// vaultError is Vault's refusal as a callError, with Vault's messages.
+func vaultError(p string, status int, answer []byte) error {
+	ce := &callError{Method: http.MethodPut, Path: p, Status: status}
+	var er struct {
+		Errors []string `json:"errors"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(answer))
+	dec.UseNumber()
+	if dec.Decode(&er) != nil {
+		ce.Messages = []string{string(answer)}
+	} else {
+		ce.Messages = er.Errors
+	}
+	return ce
+}
+
+// singleAnswer extracts data.<field> from a 2xx answer to a single call.
+func singleAnswer(p string, buf []byte, field string, decode bool) ([]byte, error) {
 	v, ok := dataField(buf, field)
 	if !ok {
 		// Not the usual shape (escapes, unusual layout): the full decoder.
