@@ -31,8 +31,8 @@ type deadlineCtx struct {
 
 type armedCtx struct{ context.Context }
 
-func newDeadlineCtx(parent context.Context, timeout time.Duration, now func() time.Time) *deadlineCtx {
-	return &deadlineCtx{Context: parent, deadline: now().Add(timeout), now: now}
+func newDeadlineCtx(parent context.Context, deadline time.Time, now func() time.Time) *deadlineCtx {
+	return &deadlineCtx{Context: parent, deadline: deadline, now: now}
 }
 
 func (c *deadlineCtx) arm() context.Context {

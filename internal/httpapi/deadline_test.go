@@ -12,7 +12,7 @@ import (
 func TestDeadlineCtxUnarmedUntilDone(t *testing.T) {
 	type key struct{}
 	parent := context.WithValue(context.Background(), key{}, "v")
-	c := newDeadlineCtx(parent, time.Hour, time.Now)
+	c := newDeadlineCtx(parent, time.Now().Add(time.Hour), time.Now)
 	if err := c.Err(); err != nil {
 		t.Fatalf("Err before the deadline: %v", err)
 	}
@@ -43,7 +43,7 @@ func TestDeadlineCtxUnarmedUntilDone(t *testing.T) {
 }
 
 func TestDeadlineCtxExpires(t *testing.T) {
-	c := newDeadlineCtx(context.Background(), 30*time.Millisecond, time.Now)
+	c := newDeadlineCtx(context.Background(), time.Now().Add(30*time.Millisecond), time.Now)
 	defer c.release()
 	select {
 	case <-c.Done():
@@ -60,7 +60,7 @@ func TestDeadlineCtxExpires(t *testing.T) {
 // is closed).
 func TestDeadlineCtxErrPastDeadlineWithoutWaiting(t *testing.T) {
 	now := time.Unix(1000, 0)
-	c := newDeadlineCtx(context.Background(), time.Second, func() time.Time { return now })
+	c := newDeadlineCtx(context.Background(), now.Add(time.Second), func() time.Time { return now })
 	defer c.release()
 	if c.Err() != nil {
 		t.Fatal("Err before the (fake) deadline")
@@ -81,7 +81,7 @@ func TestDeadlineCtxErrPastDeadlineWithoutWaiting(t *testing.T) {
 
 func TestDeadlineCtxParentCancel(t *testing.T) {
 	parent, cancel := context.WithCancel(context.Background())
-	c := newDeadlineCtx(parent, time.Hour, time.Now)
+	c := newDeadlineCtx(parent, time.Now().Add(time.Hour), time.Now)
 	defer c.release()
 	cancel()
 	if !errors.Is(c.Err(), context.Canceled) {
@@ -95,7 +95,7 @@ func TestDeadlineCtxParentCancel(t *testing.T) {
 
 	// Armed first, cancelled after.
 	parent, cancel = context.WithCancel(context.Background())
-	c2 := newDeadlineCtx(parent, time.Hour, time.Now)
+	c2 := newDeadlineCtx(parent, time.Now().Add(time.Hour), time.Now)
 	defer c2.release()
 	done := c2.Done()
 	cancel()
@@ -110,7 +110,7 @@ func TestDeadlineCtxParentCancel(t *testing.T) {
 func TestDeadlineCtxParentDeadline(t *testing.T) {
 	parent, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c := newDeadlineCtx(parent, time.Hour, time.Now)
+	c := newDeadlineCtx(parent, time.Now().Add(time.Hour), time.Now)
 	pd, _ := parent.Deadline()
 	if d, _ := c.Deadline(); !d.Equal(pd) {
 		t.Fatalf("Deadline %v, parent's %v", d, pd)
@@ -120,7 +120,7 @@ func TestDeadlineCtxParentDeadline(t *testing.T) {
 // A context derived from it, as a backend call derives one, expires with
 // it, and attaches without a goroutine of its own.
 func TestDeadlineCtxDerived(t *testing.T) {
-	c := newDeadlineCtx(context.Background(), 50*time.Millisecond, time.Now)
+	c := newDeadlineCtx(context.Background(), time.Now().Add(50*time.Millisecond), time.Now)
 	defer c.release()
 	before := runtime.NumGoroutine()
 	var ctxs []context.Context
@@ -155,7 +155,7 @@ func TestDeadlineCtxDerived(t *testing.T) {
 }
 
 func TestDeadlineCtxConcurrent(t *testing.T) {
-	c := newDeadlineCtx(context.Background(), 20*time.Millisecond, time.Now)
+	c := newDeadlineCtx(context.Background(), time.Now().Add(20*time.Millisecond), time.Now)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -176,7 +176,7 @@ func TestDeadlineCtxUnarmedAllocations(t *testing.T) {
 	parent := context.Background()
 	var sink error
 	allocs := testing.AllocsPerRun(100, func() {
-		c := newDeadlineCtx(parent, time.Second, time.Now)
+		c := newDeadlineCtx(parent, time.Now().Add(time.Second), time.Now)
 		sink = c.Err()
 		c.release()
 	})

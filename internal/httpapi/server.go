@@ -223,7 +223,7 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 		c.fail(errAccessDenied)
 		return
 	}
-	ctx := newDeadlineCtx(r.Context(), rt.timeout, time.Now)
+	ctx := newDeadlineCtx(r.Context(), c.start.Add(rt.timeout), time.Now)
 	defer ctx.release()
 	c.ctx = ctx
 	if rt.service {

@@ -108,6 +108,7 @@ type unsealed struct {
 	wiped    bool
 	meta     kms.Metadata
 	material map[uint32][]byte
+	aeads    map[uint32]*lazyAEAD // one per version in material
 	revision uint64
 
 	// checked is when the revision was last confirmed against the store
@@ -121,6 +122,7 @@ func (u *unsealed) wipe() {
 	for _, m := range u.material {
 		clear(m)
 	}
+	u.aeads = nil // unwipeable (see lazyAEAD): let it go at least
 	u.wiped = true
 	u.mu.Unlock()
 }
@@ -346,22 +348,48 @@ func (k *Keyring) withAEAD(ctx context.Context, id string, ver uint32, f func(ci
 	}
 }
 
-// useAEAD builds the AEAD for a version's material and runs f with it. The
-// caller guarantees the material is not wiped meanwhile.
+// useAEAD runs f with the AEAD of a version's material. The caller
+// guarantees the material is not wiped meanwhile.
 func (u *unsealed) useAEAD(ver uint32, f func(cipher.AEAD) error) error {
-	material, ok := u.material[ver]
+	la, ok := u.aeads[ver]
 	if !ok {
 		return fmt.Errorf("%w: the blob names key version %d, which the key does not have", kms.ErrInvalidCiphertext, ver)
 	}
-	block, err := aes.NewCipher(material)
+	aead, err := la.get(u.material[ver])
 	if err != nil {
-		return fmt.Errorf("keyring: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return fmt.Errorf("keyring: %w", err)
+		return err
 	}
 	return f(aead)
+}
+
+// lazyAEAD is a version's AES-GCM, built on first use and kept while the
+// record is.
+//
+// Go's AES and GCM keep the expanded key schedule and the GHASH key in
+// opaque structures that cannot be wiped. Built per call, as Keyward did
+// at first, every request left one such copy of key-derived state in freed
+// heap memory until the garbage collector reused it (tens of thousands a
+// second under load), and paid 1.2 KB and two allocations for it. Built
+// once per cached version there is one copy, alive exactly as long as the
+// cached record, whose raw material is wiped on eviction.
+type lazyAEAD struct {
+	once sync.Once
+	aead cipher.AEAD
+	err  error
+}
+
+func (l *lazyAEAD) get(material []byte) (cipher.AEAD, error) {
+	l.once.Do(func() {
+		block, err := aes.NewCipher(material)
+		if err != nil {
+			l.err = fmt.Errorf("keyring: %w", err)
+			return
+		}
+		if l.aead, err = cipher.NewGCM(block); err != nil {
+			l.err = fmt.Errorf("keyring: %w", err)
+		}
+	})
+	return l.aead, l.err
 }
 
 // load returns the unsealed record: from the cache when useCache and warm,
@@ -434,9 +462,11 @@ func (k *Keyring) unseal(ctx context.Context, id string, entry Entry) (*unsealed
 	if err != nil {
 		return nil, err
 	}
-	u := &unsealed{meta: rec.Metadata, material: make(map[uint32][]byte, len(rec.Versions)), revision: entry.Revision}
+	u := &unsealed{meta: rec.Metadata, revision: entry.Revision,
+		material: make(map[uint32][]byte, len(rec.Versions)), aeads: make(map[uint32]*lazyAEAD, len(rec.Versions))}
 	for _, v := range rec.Versions {
 		u.material[v.Version] = v.Material
+		u.aeads[v.Version] = &lazyAEAD{}
 	}
 	u.checked.Store(k.now().UnixNano())
 	return u, nil
