@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Coalescing Transit calls.
@@ -29,7 +30,10 @@ import (
 //
 // A queued call that runs out of time leaves the queue, or, once its batch
 // is on the wire, abandons its result (which is wiped when it arrives).
-// The batch itself runs under its own per-attempt deadline, not any one
+// Out of time means its caller's deadline, or timeout_seconds after it
+// queued: a call that waits for a lane and then for its batch must not
+// take twice as long as a single request to fail when Vault is down. The
+// batch itself runs under its own per-attempt deadline, not any one
 // caller's, so that one impatient caller does not fail the others.
 
 const (
@@ -54,6 +58,7 @@ type callResult struct {
 // newCoalescer.
 type coalescer struct {
 	lanes, maxBatch int
+	maxWait         time.Duration // a queued call's longest wait; 0: none
 	// send runs one batch of queued calls on path p (len(payloads) ≥ 1)
 	// and returns their results in order. It is called without the lock,
 	// on a goroutine of its own.
@@ -82,13 +87,13 @@ type queuedCall struct {
 	done      chan struct{}
 }
 
-func newCoalescer(lanes, maxBatch int, send func(string, transitOp, [][]byte) []callResult) *coalescer {
-	return &coalescer{lanes: lanes, maxBatch: maxBatch, send: send, paths: map[string]*lane{}}
+func newCoalescer(lanes, maxBatch int, maxWait time.Duration, send func(string, transitOp, [][]byte) []callResult) *coalescer {
+	return &coalescer{lanes: lanes, maxBatch: maxBatch, maxWait: maxWait, send: send, paths: map[string]*lane{}}
 }
 
 // do runs one call on path p: single (with the caller's ctx) while p has
-// a free lane, else in the next batch. abandon turns ctx's end into the
-// call's error while it waits.
+// a free lane, else in the next batch. abandon is the error of a queued
+// call that gave up: ctx ended, or (ctx.Err() == nil) maxWait passed.
 func (co *coalescer) do(ctx context.Context, p string, op transitOp, payload []byte,
 	single func(ctx context.Context) ([]byte, error), abandon func(ctx context.Context) error) ([]byte, error) {
 	co.mu.Lock()
@@ -108,10 +113,17 @@ func (co *coalescer) do(ctx context.Context, p string, op transitOp, payload []b
 	l.queue = append(l.queue, q)
 	co.mu.Unlock()
 
+	var expired <-chan time.Time
+	if co.maxWait > 0 {
+		t := time.NewTimer(co.maxWait)
+		defer t.Stop()
+		expired = t.C
+	}
 	select {
 	case <-q.done:
 		return q.v, q.err
 	case <-ctx.Done():
+	case <-expired:
 	}
 	co.mu.Lock()
 	defer co.mu.Unlock()

@@ -84,7 +84,7 @@ var opEncrypt = transitOp{field: "ciphertext"}
 // While a lane is free a call goes out alone, at once; nothing is batched.
 func TestCoalescerFreeLaneGoesAlone(t *testing.T) {
 	f := &fakeTransit{}
-	co := newCoalescer(2, 8, f.send)
+	co := newCoalescer(2, 8, 0, f.send)
 	for i := range 5 {
 		v, err := co.do(context.Background(), "p", opEncrypt, []byte("x"), f.single([]byte(fmt.Sprint("a", i)), nil), abandonErr)
 		if err != nil || string(v) != fmt.Sprint("A", i) {
@@ -104,7 +104,7 @@ func TestCoalescerFreeLaneGoesAlone(t *testing.T) {
 // gets its own result (or its own error).
 func TestCoalescerBatchesWhenLanesAreBusy(t *testing.T) {
 	f := &fakeTransit{}
-	co := newCoalescer(1, 4, f.send)
+	co := newCoalescer(1, 4, 0, f.send)
 	hold := make(chan struct{})
 	first := make(chan []byte)
 	go func() {
@@ -161,7 +161,7 @@ func TestCoalescerBatchesWhenLanesAreBusy(t *testing.T) {
 // Paths are independent: a busy path does not make another one queue.
 func TestCoalescerPathsAreIndependent(t *testing.T) {
 	f := &fakeTransit{}
-	co := newCoalescer(1, 4, f.send)
+	co := newCoalescer(1, 4, 0, f.send)
 	hold := make(chan struct{})
 	defer close(hold)
 	go co.do(context.Background(), "p1", opEncrypt, nil, f.single([]byte("x"), hold), abandonErr)
@@ -178,7 +178,7 @@ func TestCoalescerPathsAreIndependent(t *testing.T) {
 // payload wiped) and is never sent.
 func TestCoalescerAbandonWhileQueued(t *testing.T) {
 	f := &fakeTransit{}
-	co := newCoalescer(1, 4, f.send)
+	co := newCoalescer(1, 4, 0, f.send)
 	hold := make(chan struct{})
 	go co.do(context.Background(), "p", opEncrypt, nil, f.single([]byte("x"), hold), abandonErr)
 	for f.singles.Load() == 0 {
@@ -217,7 +217,7 @@ func TestCoalescerAbandonInFlight(t *testing.T) {
 	sent := make(chan struct{})
 	release := make(chan struct{})
 	result := []byte("plaintext")
-	co := newCoalescer(1, 4, func(string, transitOp, [][]byte) []callResult {
+	co := newCoalescer(1, 4, 0, func(string, transitOp, [][]byte) []callResult {
 		close(sent)
 		<-release
 		return []callResult{{v: result}, {v: []byte("other")}}
@@ -260,11 +260,39 @@ func TestCoalescerAbandonInFlight(t *testing.T) {
 	}
 }
 
+// A queued call gives up after maxWait even when its caller would wait
+// longer, and is not sent.
+func TestCoalescerMaxWait(t *testing.T) {
+	f := &fakeTransit{}
+	co := newCoalescer(1, 4, 50*time.Millisecond, f.send)
+	hold := make(chan struct{})
+	go co.do(context.Background(), "p", opEncrypt, nil, f.single([]byte("x"), hold), abandonErr)
+	for f.singles.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	var ctxErr error = errors.New("unset")
+	_, err := co.do(context.Background(), "p", opEncrypt, []byte("late"), nil, func(ctx context.Context) error {
+		ctxErr = ctx.Err()
+		return errAbandoned
+	})
+	if err != errAbandoned || ctxErr != nil {
+		t.Fatalf("err %v, ctx.Err() %v: want the abandon error with a live context", err, ctxErr)
+	}
+	queued(t, co, "p", 0)
+	close(hold)
+	time.Sleep(20 * time.Millisecond)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.batches) != 0 {
+		t.Errorf("a call that gave up was sent: %v", f.batches)
+	}
+}
+
 // Many callers at once, under the race detector: every one gets its own
 // answer and nothing is left behind.
 func TestCoalescerConcurrent(t *testing.T) {
 	f := &fakeTransit{}
-	co := newCoalescer(2, 16, f.send)
+	co := newCoalescer(2, 16, 0, f.send)
 	var wg sync.WaitGroup
 	for g := range 32 {
 		wg.Go(func() {

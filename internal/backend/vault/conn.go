@@ -136,7 +136,7 @@ func dial(ctx context.Context, cfg config.Config, log *slog.Logger) (*conn, leas
 	c.client, c.loginClient = client, loginClient
 	c.httpClient, c.base = httpClient, fastBase(client)
 	if c.base != nil {
-		c.batches = newCoalescer(transitLanes, transitMaxBatch, c.sendBatch)
+		c.batches = newCoalescer(transitLanes, transitMaxBatch, c.timeout, c.sendBatch)
 	}
 	l, err := c.login(ctx)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -55,7 +56,12 @@ func (c *conn) transitCall(ctx context.Context, p string, payload []byte, field 
 	}
 	return c.batches.do(ctx, p, transitOp{field, decode}, payload,
 		func(ctx context.Context) ([]byte, error) { return c.transitSingle(ctx, p, payload, field, decode) },
-		func(ctx context.Context) error { return c.classify(ctx, http.MethodPut, p, ctx.Err()) })
+		func(ctx context.Context) error {
+			if ctx.Err() != nil {
+				return c.classify(ctx, http.MethodPut, p, ctx.Err())
+			}
+			return &callError{Method: http.MethodPut, Path: p, Cause: fmt.Sprintf("no answer within %s", c.timeout)}
+		})
 }
 
 // transitSingle is one call, on the fast path when it applies.
