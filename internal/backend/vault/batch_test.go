@@ -56,6 +56,19 @@ func (f *fakeTransit) single(payload []byte, hold chan struct{}) func(context.Co
 
 var errAbandoned = errors.New("abandoned")
 
+// occupyLane starts a single call on path p that holds its lane until the
+// returned function is called, and waits until it is in flight.
+func occupyLane(co *coalescer, p string) (release func()) {
+	hold, started := make(chan struct{}), make(chan struct{})
+	go co.do(context.Background(), p, opEncrypt, nil, func(context.Context) ([]byte, error) {
+		close(started)
+		<-hold
+		return nil, nil
+	}, abandonErr)
+	<-started
+	return func() { close(hold) }
+}
+
 func abandonErr(context.Context) error { return errAbandoned }
 
 // queued waits until path p has n queued calls.
@@ -162,12 +175,7 @@ func TestCoalescerBatchesWhenLanesAreBusy(t *testing.T) {
 func TestCoalescerPathsAreIndependent(t *testing.T) {
 	f := &fakeTransit{}
 	co := newCoalescer(1, 4, 0, f.send)
-	hold := make(chan struct{})
-	defer close(hold)
-	go co.do(context.Background(), "p1", opEncrypt, nil, f.single([]byte("x"), hold), abandonErr)
-	for f.singles.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	defer occupyLane(co, "p1")()
 	v, err := co.do(context.Background(), "p2", opEncrypt, nil, f.single([]byte("y"), nil), abandonErr)
 	if err != nil || string(v) != "Y" {
 		t.Fatalf("p2 waited on p1: %q %v", v, err)
@@ -179,11 +187,7 @@ func TestCoalescerPathsAreIndependent(t *testing.T) {
 func TestCoalescerAbandonWhileQueued(t *testing.T) {
 	f := &fakeTransit{}
 	co := newCoalescer(1, 4, 0, f.send)
-	hold := make(chan struct{})
-	go co.do(context.Background(), "p", opEncrypt, nil, f.single([]byte("x"), hold), abandonErr)
-	for f.singles.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	release := occupyLane(co, "p")
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error)
 	go func() {
@@ -202,7 +206,7 @@ func TestCoalescerAbandonWhileQueued(t *testing.T) {
 		t.Errorf("the abandoned payload was not wiped: %q", q.payload)
 	}
 	queued(t, co, "p", 0)
-	close(hold)
+	release()
 	time.Sleep(20 * time.Millisecond)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -215,23 +219,14 @@ func TestCoalescerAbandonWhileQueued(t *testing.T) {
 // once; its result, when it comes, is wiped.
 func TestCoalescerAbandonInFlight(t *testing.T) {
 	sent := make(chan struct{})
-	release := make(chan struct{})
+	answer := make(chan struct{})
 	result := []byte("plaintext")
 	co := newCoalescer(1, 4, 0, func(string, transitOp, [][]byte) []callResult {
 		close(sent)
-		<-release
+		<-answer
 		return []callResult{{v: result}, {v: []byte("other")}}
 	})
-	hold := make(chan struct{})
-	var singles atomic.Int64
-	go co.do(context.Background(), "p", opEncrypt, nil, func(context.Context) ([]byte, error) {
-		singles.Add(1)
-		<-hold
-		return nil, nil
-	}, abandonErr)
-	for singles.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	release := occupyLane(co, "p")
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error)
 	go func() {
@@ -245,13 +240,13 @@ func TestCoalescerAbandonInFlight(t *testing.T) {
 		other <- string(v)
 	}()
 	queued(t, co, "p", 2)
-	close(hold)
+	release()
 	<-sent
 	cancel()
 	if err := <-errc; err != errAbandoned {
 		t.Fatalf("abandoned call: %v", err)
 	}
-	close(release)
+	close(answer)
 	if v := <-other; v != "other" {
 		t.Fatalf("the other caller got %q", v)
 	}
@@ -265,11 +260,7 @@ func TestCoalescerAbandonInFlight(t *testing.T) {
 func TestCoalescerMaxWait(t *testing.T) {
 	f := &fakeTransit{}
 	co := newCoalescer(1, 4, 50*time.Millisecond, f.send)
-	hold := make(chan struct{})
-	go co.do(context.Background(), "p", opEncrypt, nil, f.single([]byte("x"), hold), abandonErr)
-	for f.singles.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	release := occupyLane(co, "p")
 	var ctxErr error = errors.New("unset")
 	_, err := co.do(context.Background(), "p", opEncrypt, []byte("late"), nil, func(ctx context.Context) error {
 		ctxErr = ctx.Err()
@@ -279,7 +270,7 @@ func TestCoalescerMaxWait(t *testing.T) {
 		t.Fatalf("err %v, ctx.Err() %v: want the abandon error with a live context", err, ctxErr)
 	}
 	queued(t, co, "p", 0)
-	close(hold)
+	release()
 	time.Sleep(20 * time.Millisecond)
 	f.mu.Lock()
 	defer f.mu.Unlock()
