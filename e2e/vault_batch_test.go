@@ -17,7 +17,8 @@ import (
 // request in that package's tests). Every caller must get its own answer:
 // an encrypt round trip returns the caller's plaintext, a generated data
 // key decrypts to the caller's key, and a caller with a wrong context is
-// refused alone while the others in the same batches succeed.
+// refused alone while the others in the same batches succeed. The metrics
+// show the batches.
 func TestVaultTransitConcurrentDataPlane(t *testing.T) {
 	t.Parallel()
 	v := vaulttest.StartDev(t)
@@ -68,4 +69,12 @@ func TestVaultTransitConcurrentDataPlane(t *testing.T) {
 		})
 	}
 	wg.Wait()
+
+	// 32 callers and 2 lanes per key: calls did queue and go out batched.
+	m := scrape(t, c)
+	requests, calls := m["keyward_vault_transit_batch_requests_total"], m["keyward_vault_transit_batched_calls_total"]
+	if requests < 1 || calls < 2*requests {
+		t.Errorf("batch metrics: %v requests carrying %v calls; want batches of two or more", requests, calls)
+	}
+	t.Logf("%v Transit batch requests carried %v calls", requests, calls)
 }

@@ -32,6 +32,10 @@ type Source interface {
 	// VaultTokenTTL returns the remaining lifetime of the Vault token; ok
 	// is false when there is no Vault backend or the token never expires.
 	VaultTokenTTL() (ttl time.Duration, ok bool)
+	// TransitBatches returns the vault-transit backend's batch counters:
+	// batch requests sent to Vault and the calls they carried; ok is false
+	// for other backends. They restart at zero with the backend.
+	TransitBatches() (requests, calls uint64, ok bool)
 }
 
 // SourceFuncs is a Source made of functions; a nil function means the
@@ -40,6 +44,7 @@ type SourceFuncs struct {
 	Cache    func() (cache.Stats, bool)
 	Keys     func(ctx context.Context) (map[kms.State]int, error)
 	VaultTTL func() (time.Duration, bool)
+	Batches  func() (requests, calls uint64, ok bool)
 }
 
 // CacheStats calls s.Cache.
@@ -65,6 +70,17 @@ func (s SourceFuncs) VaultTokenTTL() (time.Duration, bool) {
 	}
 	return s.VaultTTL()
 }
+
+// TransitBatches calls s.Batches.
+func (s SourceFuncs) TransitBatches() (uint64, uint64, bool) {
+	if s.Batches == nil {
+		return 0, 0, false
+	}
+	return s.Batches()
+}
+
+// transitBatcher is implemented by the vault-transit backend.
+type transitBatcher interface{ TransitBatches() (requests, calls uint64) }
 
 // cacheStatser is implemented by backends with a cache (the keyring, and
 // InstrumentBackend's wrapper around one).
@@ -97,6 +113,22 @@ func ServiceSource(acquire func() (*kms.Service, func(), error), vaultTTL func()
 			return CountKeysByState(ctx, svc.Backend())
 		},
 		VaultTTL: vaultTTL,
+		Batches: func() (uint64, uint64, bool) {
+			svc, release, err := acquire()
+			if err != nil {
+				return 0, 0, false
+			}
+			defer release()
+			b := svc.Backend()
+			if w, ok := b.(interface{ Inner() kms.Backend }); ok {
+				b = w.Inner()
+			}
+			if tb, ok := b.(transitBatcher); ok {
+				r, c := tb.TransitBatches()
+				return r, c, true
+			}
+			return 0, 0, false
+		},
 	}
 }
 
@@ -157,6 +189,10 @@ var (
 		"Failed attempts to count keys by state.", nil, nil)
 	descVaultTTL = prometheus.NewDesc("keyward_vault_token_ttl_seconds",
 		"Remaining time to live of the Vault token.", nil, nil)
+	descTransitBatches = prometheus.NewDesc("keyward_vault_transit_batch_requests_total",
+		"Batch requests (two or more coalesced encrypt or decrypt calls) sent to Vault Transit by the vault-transit backend.", nil, nil)
+	descTransitBatched = prometheus.NewDesc("keyward_vault_transit_batched_calls_total",
+		"Encrypt and decrypt calls sent inside those batch requests.", nil, nil)
 )
 
 // liveCollector reads the Source when scraped.
@@ -194,7 +230,7 @@ func (c *liveCollector) setSource(s Source) {
 }
 
 func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCacheHits, descCacheMisses, descCacheEvictions, descCacheEntries, descKeys, descKeysErrors, descVaultTTL} {
+	for _, d := range []*prometheus.Desc{descCacheHits, descCacheMisses, descCacheEvictions, descCacheEntries, descKeys, descKeysErrors, descVaultTTL, descTransitBatches, descTransitBatched} {
 		ch <- d
 	}
 }
@@ -219,6 +255,10 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descKeysErrors, prometheus.CounterValue, float64(c.errs.Load()))
 	if ttl, ok := box.s.VaultTokenTTL(); ok {
 		ch <- prometheus.MustNewConstMetric(descVaultTTL, prometheus.GaugeValue, max(ttl, 0).Seconds())
+	}
+	if requests, calls, ok := box.s.TransitBatches(); ok {
+		ch <- prometheus.MustNewConstMetric(descTransitBatches, prometheus.CounterValue, float64(requests))
+		ch <- prometheus.MustNewConstMetric(descTransitBatched, prometheus.CounterValue, float64(calls))
 	}
 }
 

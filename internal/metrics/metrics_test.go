@@ -364,6 +364,12 @@ type fakeSource struct {
 	hasCache bool
 	ttl      time.Duration
 	hasTTL   bool
+	batches  [2]uint64
+	hasBatch bool
+}
+
+func (f *fakeSource) TransitBatches() (uint64, uint64, bool) {
+	return f.batches[0], f.batches[1], f.hasBatch
 }
 
 func (f *fakeSource) CacheStats() (cache.Stats, bool) { return f.stats, f.hasCache }
@@ -380,7 +386,7 @@ func (f *fakeSource) KeysByState(context.Context) (map[kms.State]int, error) {
 func TestSourceReadAtScrape(t *testing.T) {
 	m := New()
 	s := doScrape(t, m)
-	for _, name := range []string{"keyward_cache_hits_total", "keyward_keys", "keyward_vault_token_ttl_seconds"} {
+	for _, name := range []string{"keyward_cache_hits_total", "keyward_keys", "keyward_vault_token_ttl_seconds", "keyward_vault_transit_batch_requests_total"} {
 		if s.fams[name] != nil {
 			t.Errorf("%s present without a source", name)
 		}
@@ -392,9 +398,12 @@ func TestSourceReadAtScrape(t *testing.T) {
 		keys:     map[kms.State]int{kms.StateEnabled: 5, kms.StatePendingDeletion: 2, "Weird": 9},
 		stats:    cache.Stats{Hits: 10, Misses: 4, Evictions: 3, Entries: 6},
 		hasCache: true, ttl: 90 * time.Second, hasTTL: true,
+		batches: [2]uint64{7, 61}, hasBatch: true,
 	}
 	m.SetSource(src)
 	s = doScrape(t, m)
+	s.expect(t, "keyward_vault_transit_batch_requests_total", nil, 7)
+	s.expect(t, "keyward_vault_transit_batched_calls_total", nil, 61)
 	s.expect(t, "keyward_cache_hits_total", nil, 10)
 	s.expect(t, "keyward_cache_misses_total", nil, 4)
 	s.expect(t, "keyward_cache_evictions_total", nil, 3)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -66,6 +67,9 @@ type coalescer struct {
 
 	mu    sync.Mutex
 	paths map[string]*lane
+
+	// For metrics: batch requests of two or more calls, and those calls.
+	batches, batched atomic.Uint64
 }
 
 // lane is one path's state. A path is in the map while it has a request
@@ -171,6 +175,10 @@ func (co *coalescer) release(p string) {
 
 func (co *coalescer) runBatch(p string, op transitOp, batch []*queuedCall) {
 	defer co.release(p)
+	if len(batch) > 1 {
+		co.batches.Add(1)
+		co.batched.Add(uint64(len(batch)))
+	}
 	payloads := make([][]byte, len(batch))
 	for i, q := range batch {
 		payloads[i] = q.payload
@@ -188,6 +196,16 @@ func (co *coalescer) runBatch(p string, op transitOp, batch []*queuedCall) {
 		q.v, q.err = r.v, r.err
 		close(q.done)
 	}
+}
+
+// TransitBatches reports how many batch requests of two or more calls the
+// connection has sent, and how many calls they carried (zero when the
+// fast path, and so batching, is not in use).
+func (c *conn) TransitBatches() (requests, calls uint64) {
+	if c.batches == nil {
+		return 0, 0
+	}
+	return c.batches.batches.Load(), c.batches.batched.Load()
 }
 
 // sendBatch is the coalescer's send for a conn: one item goes out as a

@@ -128,3 +128,7 @@ func (b *kvBackend) TokenTTL() (time.Duration, bool) { return b.conn.TokenTTL() 
 
 // TokenTTL: see kvBackend.TokenTTL.
 func (b *transitBackend) TokenTTL() (time.Duration, bool) { return b.conn.TokenTTL() }
+
+// TransitBatches reports the Transit calls sent in batch requests (see
+// batch.go): the number of batch requests and the calls they carried.
+func (b *transitBackend) TransitBatches() (requests, calls uint64) { return b.conn.TransitBatches() }
