@@ -80,7 +80,9 @@ func (s SourceFuncs) TransitBatches() (uint64, uint64, bool) {
 }
 
 // transitBatcher is implemented by the vault-transit backend.
-type transitBatcher interface{ TransitBatches() (requests, calls uint64) }
+type transitBatcher interface {
+	TransitBatches() (requests, calls uint64)
+}
 
 // cacheStatser is implemented by backends with a cache (the keyring, and
 // InstrumentBackend's wrapper around one).
