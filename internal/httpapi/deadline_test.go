@@ -129,7 +129,7 @@ func TestDeadlineCtxDerived(t *testing.T) {
 		d, cancel := context.WithTimeout(c, time.Hour)
 		ctxs, cancels = append(ctxs, d), append(cancels, cancel)
 	}
-	if n := runtime.NumGoroutine(); n > before+5 {
+	if n := runtime.NumGoroutine(); n > before+20 { // 50 if each derived context had its own
 		t.Errorf("%d goroutines for 50 derived contexts (was %d)", n, before)
 	}
 	for _, d := range ctxs {
