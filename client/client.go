@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keyward/keyward/internal/sigv4"
 )
 
 // AdminPrefix is where the admin routes live on the server.
@@ -43,7 +45,7 @@ const (
 type Client struct {
 	endpoint  string // scheme://host[:port][/path], no trailing slash
 	hc        *http.Client
-	signer    *signer
+	signer    *sigv4.Signer
 	userAgent string
 	retries   int
 	baseDelay time.Duration
@@ -206,7 +208,7 @@ func New(endpoint, accessKey, secretKey string, opts ...Option) (*Client, error)
 	return &Client{
 		endpoint:  u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
 		hc:        hc,
-		signer:    &signer{accessKey: accessKey, secretKey: secretKey, region: s.region, service: s.service},
+		signer:    &sigv4.Signer{AccessKey: accessKey, SecretKey: secretKey, Region: s.region, Service: s.service},
 		userAgent: s.userAgent,
 		retries:   s.retries,
 		baseDelay: s.baseDelay,
@@ -397,7 +399,7 @@ func (c *Client) attempt(ctx context.Context, rq *request) (*response, error) {
 		req.Header.Set("User-Agent", c.userAgent)
 	}
 	if !rq.unsigned {
-		c.signer.sign(req, rq.body, c.now())
+		c.signer.Sign(req, rq.body, c.now())
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -14,6 +14,15 @@ import (
 	"github.com/keyward/keyward/internal/sigv4"
 )
 
+const (
+	testAK     = "KEYWARDTESTKEY0001"
+	testSecret = "s3cr3t/Key+With=Chars0123456789abcdefghij"
+)
+
+type staticCreds map[string]string
+
+func (c staticCreds) SecretKey(ak string) (string, bool) { s, ok := c[ak]; return s, ok }
+
 // fakeServer answers with the handler after verifying every request's
 // signature with the server's verifier, and counts the requests.
 type fakeServer struct {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/keyward/keyward/internal/sigv4"
 )
 
 // Options is a whole run: the targets, the operations and the concurrency
@@ -106,7 +108,7 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	if o.Endpoint != "" {
 		targets = append(targets, &keywardTarget{
 			api:    strings.TrimRight(o.Endpoint, "/") + "/rustfs/admin/v3",
-			signer: &Signer{AccessKey: o.AccessKey, SecretKey: o.SecretKey, Region: "us-east-1", Service: "kms"},
+			signer: &sigv4.Signer{AccessKey: o.AccessKey, SecretKey: o.SecretKey, Region: "us-east-1", Service: "kms"},
 			keyID:  o.KeyID, client: setupClient, now: now, log: log,
 		})
 	}
@@ -126,7 +128,7 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		}
 		targets = append(targets, &ceilingTarget{
 			command: o.CeilingCommand, now: now, log: log,
-			signer: &Signer{AccessKey: ak, SecretKey: sk, Region: "us-east-1", Service: "kms"},
+			signer: &sigv4.Signer{AccessKey: ak, SecretKey: sk, Region: "us-east-1", Service: "kms"},
 		})
 	}
 	for _, t := range targets {

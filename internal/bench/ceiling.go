@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/keyward/keyward/internal/sigv4"
 )
 
 // The ceiling is what a Go net/http server can do on this machine at best:
@@ -51,7 +53,7 @@ func ServeCeiling(ctx context.Context, ln net.Listener, announce io.Writer) erro
 
 type ceilingTarget struct {
 	command []string // empty: serve in this process
-	signer  *Signer
+	signer  *sigv4.Signer
 	now     func() time.Time
 	log     io.Writer
 

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/internal/sigv4"
 )
 
 func staticPlan(url string) Plan {
@@ -181,7 +183,7 @@ func TestTemplateReplaysThenResigns(t *testing.T) {
 	clock := &fakeClock{}
 	tm := &template{method: "POST", url: "http://127.0.0.1:9000/rustfs/admin/v3/kms/decrypt", body: []byte(`{"a":1}`),
 		base: http.Header{"Content-Type": {"application/json"}}, now: clock.Now,
-		signer: &Signer{AccessKey: "ak", SecretKey: "secret123456"}}
+		signer: &sigv4.Signer{AccessKey: "ak", SecretKey: "secret123456"}}
 	if _, err := prepared(tm); err != nil {
 		t.Fatal(err)
 	}
@@ -231,9 +233,9 @@ func TestRunStepCancelled(t *testing.T) {
 func TestCeilingRequestIsKeywardsGenerate(t *testing.T) {
 	now := func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) }
 	c := &ceilingTarget{url: "http://127.0.0.1:1/", now: now,
-		signer: &Signer{AccessKey: "ak", SecretKey: "sk", Region: "us-east-1", Service: "kms"}}
+		signer: &sigv4.Signer{AccessKey: "ak", SecretKey: "sk", Region: "us-east-1", Service: "kms"}}
 	k := &keywardTarget{api: "http://127.0.0.1:1/rustfs/admin/v3", keyID: "bench-00000000", now: now,
-		signer: &Signer{AccessKey: "ak", SecretKey: "sk", Region: "us-east-1", Service: "kms"}}
+		signer: &sigv4.Signer{AccessKey: "ak", SecretKey: "sk", Region: "us-east-1", Service: "kms"}}
 	build := func(p Plan) *http.Request {
 		rq, err := p.NewRequester(context.Background(), 0)
 		if err != nil {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/keyward/keyward/internal/sigv4"
 )
 
 // Ops are the operations a Keyward or Vault target can run, in table order.
@@ -41,7 +43,7 @@ type template struct {
 	url    string
 	body   []byte
 	base   http.Header // headers before signing
-	signer *Signer
+	signer *sigv4.Signer
 	now    func() time.Time
 
 	header   http.Header // what is sent; never modified once built
@@ -136,7 +138,7 @@ var benchContext = map[string]string{"app": "keyward-bench", "purpose": "benchma
 // keywardTarget drives the Keyward admin API.
 type keywardTarget struct {
 	api    string // endpoint + /rustfs/admin/v3
-	signer *Signer
+	signer *sigv4.Signer
 	keyID  string
 	client *http.Client // setup calls
 	now    func() time.Time

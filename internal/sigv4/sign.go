@@ -1,7 +1,6 @@
-package client
+package sigv4
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -13,13 +12,8 @@ import (
 	"time"
 )
 
-// SigV4 constants.
-const (
-	sigAlgorithm  = "AWS4-HMAC-SHA256"
-	sigTerminator = "aws4_request"
-	amzDateLayout = "20060102T150405Z"
-	scopeLayout   = "20060102"
-)
+// scopeDateLayout is the date of a credential scope.
+const scopeDateLayout = "20060102"
 
 // unsignedHeaders are never signed: they are set or changed by proxies and
 // transports (the same list as the AWS SDK for Go v2).
@@ -31,51 +25,55 @@ var unsignedHeaders = map[string]bool{
 	"transfer-encoding": true,
 }
 
-// signer signs requests with AWS Signature Version 4, header form, with
+// Signer signs requests with AWS Signature Version 4, header form, with
 // x-amz-content-sha256 set to the hex SHA-256 of the body. Its output is
 // byte-for-byte what the AWS SDK for Go v2 produces for the same request,
-// time and credentials (see sign_test.go).
-type signer struct {
-	accessKey, secretKey string
-	region, service      string
+// time and credentials (sign_test.go), and what Verifier accepts. It is
+// the one signer of the project: the Go client and the load generator
+// both use it. Safe for concurrent use.
+type Signer struct {
+	AccessKey, SecretKey string
+	Region, Service      string // "us-east-1" and "kms" when empty
 
 	mu      sync.Mutex
-	keyDate string // scope date of key
-	key     []byte // derived signing key for keyDate
+	keyDate string   // scope date of key
+	key     [32]byte // derived signing key for keyDate
+}
+
+func (s *Signer) region() string {
+	if s.Region == "" {
+		return "us-east-1"
+	}
+	return s.Region
+}
+
+func (s *Signer) service() string {
+	if s.Service == "" {
+		return "kms"
+	}
+	return s.Service
 }
 
 // signingKey derives (and caches for the day) the SigV4 signing key.
-func (s *signer) signingKey(date string) []byte {
+func (s *Signer) signingKey(date string) [32]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.keyDate == date && s.key != nil {
-		return s.key
+	if s.keyDate != date {
+		s.key = deriveSigningKey(s.SecretKey, date, s.region(), s.service())
+		s.keyDate = date
 	}
-	k := hmacSHA256([]byte("AWS4"+s.secretKey), date)
-	k = hmacSHA256(k, s.region)
-	k = hmacSHA256(k, s.service)
-	k = hmacSHA256(k, sigTerminator)
-	if s.key != nil {
-		clear(s.key)
-	}
-	s.keyDate, s.key = date, k
-	return k
+	return s.key
 }
 
-func hmacSHA256(key []byte, data string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(data))
-	return m.Sum(nil)
-}
-
-// sign adds X-Amz-Date, X-Amz-Content-Sha256 and Authorization to r. body
+// Sign adds X-Amz-Date, X-Amz-Content-Sha256 and Authorization to r. body
 // must be exactly the bytes r will send. r.Host is set to the host that was
 // signed (a default port is dropped, as the AWS SDKs do), so that the Host
 // header sent is the one signed.
-func (s *signer) sign(r *http.Request, body []byte, at time.Time) {
+func (s *Signer) Sign(r *http.Request, body []byte, at time.Time) {
+	region, service := s.region(), s.service()
 	at = at.UTC()
 	amzDate := at.Format(amzDateLayout)
-	date := at.Format(scopeLayout)
+	date := at.Format(scopeDateLayout)
 	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
 	r.Header.Set("X-Amz-Date", amzDate)
@@ -89,13 +87,13 @@ func (s *signer) sign(r *http.Request, body []byte, at time.Time) {
 	host = stripDefaultPort(r.URL.Scheme, host)
 	r.Host = host
 
-	signedNames, canonHeaders := canonicalHeaders(r, host)
+	signedNames, canonHeaders := signCanonicalHeaders(r, host)
 	var canon strings.Builder
 	canon.WriteString(r.Method)
 	canon.WriteByte('\n')
-	canon.WriteString(canonicalURI(r.URL, s.service))
+	canon.WriteString(signCanonicalURI(r.URL, service))
 	canon.WriteByte('\n')
-	canon.WriteString(canonicalQuery(r.URL.RawQuery))
+	canon.WriteString(signCanonicalQuery(r.URL.RawQuery))
 	canon.WriteByte('\n')
 	canon.WriteString(canonHeaders)
 	canon.WriteByte('\n')
@@ -103,20 +101,21 @@ func (s *signer) sign(r *http.Request, body []byte, at time.Time) {
 	canon.WriteByte('\n')
 	canon.WriteString(payloadHash)
 
-	scope := date + "/" + s.region + "/" + s.service + "/" + sigTerminator
+	scope := date + "/" + region + "/" + service + "/" + scopeTerminator
 	canonSum := sha256.Sum256([]byte(canon.String()))
-	stringToSign := sigAlgorithm + "\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(canonSum[:])
-	sig := hex.EncodeToString(hmacSHA256(s.signingKey(date), stringToSign))
-	r.Header.Set("Authorization", sigAlgorithm+" Credential="+s.accessKey+"/"+scope+
+	stringToSign := algorithm + "\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(canonSum[:])
+	key := s.signingKey(date)
+	sig := hex.EncodeToString(hmacSum(key[:], stringToSign))
+	r.Header.Set("Authorization", algorithm+" Credential="+s.AccessKey+"/"+scope+
 		", SignedHeaders="+signedNames+", Signature="+sig)
 }
 
-// canonicalHeaders returns the signed header list ("a;b;c") and the
+// signCanonicalHeaders returns the signed header list ("a;b;c") and the
 // canonical header block ("a:v\nb:v\n..." without the final newline's
 // separator line). host and content-length (when positive) are always
 // signed; every other header except unsignedHeaders is signed too, which
 // covers every x-amz-* header as the server requires.
-func canonicalHeaders(r *http.Request, host string) (signed, block string) {
+func signCanonicalHeaders(r *http.Request, host string) (signed, block string) {
 	values := map[string][]string{"host": {host}}
 	if r.ContentLength > 0 {
 		values["content-length"] = []string{strconv.FormatInt(r.ContentLength, 10)}
@@ -141,16 +140,16 @@ func canonicalHeaders(r *http.Request, host string) (signed, block string) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(trimAll(v))
+			b.WriteString(signTrimAll(v))
 		}
 		b.WriteByte('\n')
 	}
 	return strings.Join(names, ";"), b.String()
 }
 
-// trimAll trims surrounding white space and collapses inner runs of spaces
+// signTrimAll trims surrounding white space and collapses inner runs of spaces
 // (the SigV4 "Trimall" rule).
-func trimAll(v string) string {
+func signTrimAll(v string) string {
 	v = strings.TrimSpace(v)
 	if !strings.Contains(v, "  ") {
 		return v
@@ -171,9 +170,9 @@ func trimAll(v string) string {
 	return b.String()
 }
 
-// canonicalURI is the escaped path as sent; for every service but s3 it is
+// signCanonicalURI is the escaped path as sent; for every service but s3 it is
 // URI-encoded once more (the generic SigV4 rule: "%" becomes "%25").
-func canonicalURI(u *url.URL, service string) string {
+func signCanonicalURI(u *url.URL, service string) string {
 	p := u.Opaque
 	if p == "" {
 		p = u.EscapedPath()
@@ -189,19 +188,19 @@ func canonicalURI(u *url.URL, service string) string {
 		if p[i] == '/' {
 			b.WriteByte('/')
 		} else {
-			appendEscaped(&b, p[i])
+			signEscapeByte(&b, p[i])
 		}
 	}
 	return b.String()
 }
 
-// canonicalQuery decodes the query and re-encodes every name and value with
+// signCanonicalQuery decodes the query and re-encodes every name and value with
 // SigV4 rules, sorted by name and then value.
-func canonicalQuery(raw string) string {
+func signCanonicalQuery(raw string) string {
 	if raw == "" {
 		return ""
 	}
-	q, _ := url.ParseQuery(raw) // the client builds its queries: always valid
+	q, _ := url.ParseQuery(raw) // callers build their own queries: always valid
 	pairs := make([]string, 0, len(q))
 	for k, vs := range q {
 		for _, v := range vs {
@@ -223,12 +222,12 @@ func canonicalQuery(raw string) string {
 func sigEscape(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		appendEscaped(&b, s[i])
+		signEscapeByte(&b, s[i])
 	}
 	return b.String()
 }
 
-func appendEscaped(b *strings.Builder, c byte) {
+func signEscapeByte(b *strings.Builder, c byte) {
 	const hexUpper = "0123456789ABCDEF"
 	if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
 		b.WriteByte(c)
