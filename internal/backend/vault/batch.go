@@ -109,9 +109,8 @@ func (co *coalescer) do(ctx context.Context, p string, op transitOp, payload []b
 	if l.inFlight < co.lanes && len(l.queue) == 0 {
 		l.inFlight++
 		co.mu.Unlock()
-		v, err := single(ctx)
-		co.release(p)
-		return v, err
+		defer co.release(p) // even if single panics: a lost lane would stall the path
+		return single(ctx)
 	}
 	q := &queuedCall{payload: slices.Clone(payload), done: make(chan struct{})}
 	l.queue = append(l.queue, q)
