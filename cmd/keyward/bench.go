@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,6 +51,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	var (
 		o                 bench.Options
 		ops, conc, caCert string
+		cpuProfile        string
 		jsonOut, insecure bool
 	)
 	fs := flag.NewFlagSet("keyward bench", flag.ContinueOnError)
@@ -72,6 +74,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&jsonOut, "json", false, "print a JSON array of rows instead of the table")
 	fs.BoolVar(&insecure, "insecure", false, "skip TLS certificate verification for https endpoints")
 	fs.StringVar(&caCert, "ca-cert", "", "PEM file of CA certificates to trust for https endpoints")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator itself to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -141,6 +144,17 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "keyward bench on %s\n", m)
 	} else {
 		bench.WriteHeader(stdout, m, o.Config)
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: --cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench: --cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -8,7 +8,7 @@
 // # Engine
 //
 // A step runs one target × operation at one concurrency: N workers, each
-// with its own keep-alive HTTP/1.1 transport (so N connections), send
+// with its own keep-alive HTTP/1.1 connection (wire.go), send
 // requests back to back for a duration or until a request count is reached,
 // after an unrecorded warm-up. Each worker records latencies in its own
 // log-linear histogram (no locks, fixed memory, quantiles to within 0.4%);
@@ -139,7 +139,8 @@ type Row struct {
 func (r *Row) Histogram() *Histogram { return r.hist }
 
 type worker struct {
-	client   *http.Client
+	conn     *wireConn    // the engine's own HTTP/1.1 client (wire.go)
+	client   *http.Client // instead, when Config.NewTransport is set
 	req      Requester
 	hist     Histogram
 	errs     map[string]int64
@@ -172,18 +173,33 @@ func (c *Config) RunStep(ctx context.Context, plan Plan, concurrency int) (Row, 
 		if err != nil {
 			return Row{}, fmt.Errorf("%s %s: preparing worker %d: %w", plan.Target, plan.Op, i, err)
 		}
-		workers[i] = &worker{
-			client: &http.Client{Transport: c.Transport(concurrency), Timeout: timeout,
-				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-			req:  rq,
-			errs: map[string]int64{},
+		w := &worker{req: rq, errs: map[string]int64{}}
+		if c.NewTransport == nil {
+			w.conn = &wireConn{tls: c.TLS, timeout: timeout}
+		} else {
+			w.client = &http.Client{Transport: c.Transport(concurrency), Timeout: timeout,
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		}
+		workers[i] = w
 	}
 	defer func() {
 		for _, w := range workers {
-			w.client.CloseIdleConnections()
+			if w.conn != nil {
+				w.conn.close()
+			} else {
+				w.client.CloseIdleConnections()
+			}
 		}
 	}()
+	// A cancelled step stops at once, even mid-request.
+	stopInterrupt := context.AfterFunc(ctx, func() {
+		for _, w := range workers {
+			if w.conn != nil {
+				w.conn.interrupt()
+			}
+		}
+	})
+	defer stopInterrupt()
 
 	var st shared
 	st.remaining.Store(c.Requests)
@@ -270,26 +286,39 @@ func (c *Config) work(ctx context.Context, w *worker, st *shared, measureStart, 
 
 // do sends one request and, when record is set, records its outcome.
 func (c *Config) do(ctx context.Context, w *worker, st *shared, record bool) {
-	req, err := w.req.Request(ctx)
+	var (
+		status       int
+		snippet      []byte
+		method, path string
+		t0, t1       time.Time
+	)
+	wr, req, err := w.next(ctx)
 	if err != nil {
 		if record {
 			w.fail(st, "client", "building the request: "+err.Error())
 		}
 		return
 	}
-	t0 := c.now()
-	resp, err := w.client.Do(req)
-	var status int
-	var snippet []byte
-	if err == nil {
-		status = resp.StatusCode
-		if status < 200 || status > 299 {
-			snippet, _ = io.ReadAll(io.LimitReader(resp.Body, 300))
+	if wr != nil {
+		method, path = wr.method, wr.path
+		t0 = c.now()
+		status, snippet, err = w.conn.roundTrip(ctx, wr)
+		t1 = c.now()
+	} else {
+		method, path = req.Method, req.URL.Path
+		t0 = c.now()
+		var resp *http.Response
+		resp, err = w.client.Do(req)
+		if err == nil {
+			status = resp.StatusCode
+			if status < 200 || status > 299 {
+				snippet, _ = io.ReadAll(io.LimitReader(resp.Body, 300))
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
 		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		t1 = c.now()
 	}
-	t1 := c.now()
 	if !record || ctx.Err() != nil {
 		return
 	}
@@ -298,11 +327,29 @@ func (c *Config) do(ctx context.Context, w *worker, st *shared, record bool) {
 	case err != nil:
 		w.fail(st, "transport", err.Error())
 	case status < 200 || status > 299:
-		w.fail(st, strconv.Itoa(status), fmt.Sprintf("%s %s: %d %s", req.Method, req.URL.Path, status, snippet))
+		w.fail(st, strconv.Itoa(status), fmt.Sprintf("%s %s: %d %s", method, path, status, snippet))
 	default:
 		w.hist.Record(t1.Sub(t0))
 		st.ok.Add(1)
 	}
+}
+
+// next is the worker's next request: serialized for its wire connection
+// (replayed as is when the requester keeps its bytes), or as an
+// *http.Request for its http.Client.
+func (w *worker) next(ctx context.Context) (*wireRequest, *http.Request, error) {
+	if w.conn != nil {
+		if wq, ok := w.req.(wireRequester); ok {
+			wr, err := wq.wire()
+			return wr, nil, err
+		}
+	}
+	req, err := w.req.Request(ctx)
+	if err != nil || w.conn == nil {
+		return nil, req, err
+	}
+	wr, err := serialize(req)
+	return wr, nil, err
 }
 
 func (w *worker) fail(st *shared, key, msg string) {

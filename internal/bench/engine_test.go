@@ -3,8 +3,11 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -258,5 +261,64 @@ func TestCeilingRequestIsKeywardsGenerate(t *testing.T) {
 	}
 	if !strings.HasPrefix(cr.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=ak/") {
 		t.Errorf("ceiling request not signed: %q", cr.Header.Get("Authorization"))
+	}
+}
+
+// The engine's own HTTP/1.1 client over TLS, with a server that closes
+// every other connection: every request succeeds, on new connections as
+// needed, and a server that does not answer in time is a transport error.
+func TestWireEngineTLSReconnectTimeout(t *testing.T) {
+	var conns atomic.Int64
+	var n atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-release:
+			case <-time.After(20 * time.Second):
+			}
+		}
+		if n.Add(1)%2 == 0 {
+			w.Header().Set("Connection", "close")
+		}
+		io.Copy(io.Discard, r.Body)
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	defer close(release) // before Close, which waits for the slow handlers
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	cfg := Config{Requests: 100, TLS: &tls.Config{RootCAs: pool}}
+	row, err := cfg.RunStep(context.Background(), staticPlan(srv.URL+"/"), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Requests != 100 || row.Errors != 0 {
+		t.Fatalf("%d requests, %d errors: %s", row.Requests, row.Errors, row.FirstError)
+	}
+	if c := conns.Load(); c < 40 {
+		t.Errorf("%d connections for 100 requests with every other one closed", c)
+	}
+
+	// Without the CA, the handshake fails: transport errors, no panic.
+	cfg = Config{Requests: 4}
+	if row, err = cfg.RunStep(context.Background(), staticPlan(srv.URL+"/"), 1); err != nil || row.ErrorsByStatus["transport"] != 4 {
+		t.Fatalf("untrusted certificate: %+v %v", row, err)
+	}
+
+	cfg = Config{Requests: 2, Timeout: 100 * time.Millisecond, TLS: &tls.Config{RootCAs: pool}}
+	start := time.Now()
+	row, err = cfg.RunStep(context.Background(), staticPlan(srv.URL+"/slow"), 1)
+	if err != nil || row.ErrorsByStatus["transport"] != 2 || !strings.Contains(row.FirstError, "timeout") {
+		t.Fatalf("slow server: %+v %v", row, err)
+	}
+	if time.Since(start) > 10*time.Second { // 40 s if the timeout did not apply
+		t.Errorf("the per-request timeout did not cut the requests short (%v)", time.Since(start))
 	}
 }

@@ -46,8 +46,19 @@ type template struct {
 	signer *sigv4.Signer
 	now    func() time.Time
 
-	header   http.Header // what is sent; never modified once built
+	header   http.Header  // what is sent; never modified once built
+	wired    *wireRequest // the same request serialized, for the engine
+	host     string       // the Host that was signed (default port dropped)
 	signedAt time.Time
+}
+
+func (t *template) wire() (*wireRequest, error) {
+	if t.wired == nil || (t.signer != nil && t.now().Sub(t.signedAt) > resignAfter) {
+		if err := t.build(); err != nil {
+			return nil, err
+		}
+	}
+	return t.wired, nil
 }
 
 func (t *template) Request(ctx context.Context) (*http.Request, error) {
@@ -56,16 +67,7 @@ func (t *template) Request(ctx context.Context) (*http.Request, error) {
 			return nil, err
 		}
 	}
-	var body io.Reader
-	if len(t.body) > 0 {
-		body = bytes.NewReader(t.body)
-	}
-	r, err := http.NewRequestWithContext(ctx, t.method, t.url, body)
-	if err != nil {
-		return nil, err
-	}
-	r.Header = t.header
-	return r, nil
+	return t.newRequest(ctx)
 }
 
 // prepared builds (and signs) t now, so that the step does not time it.
@@ -84,10 +86,32 @@ func (t *template) build() error {
 		r.Header = h
 		at := t.now()
 		t.signer.Sign(r, t.body, at)
-		t.signedAt = at
+		t.signedAt, t.host = at, r.Host
 	}
 	t.header = h
-	return nil
+	r, err := t.newRequest(context.Background())
+	if err != nil {
+		return err
+	}
+	t.wired, err = serialize(r)
+	return err
+}
+
+// newRequest is the template as an *http.Request with its current headers.
+func (t *template) newRequest(ctx context.Context) (*http.Request, error) {
+	var body io.Reader
+	if len(t.body) > 0 {
+		body = bytes.NewReader(t.body)
+	}
+	r, err := http.NewRequestWithContext(ctx, t.method, t.url, body)
+	if err != nil {
+		return nil, err
+	}
+	r.Header = t.header
+	if t.host != "" {
+		r.Host = t.host
+	}
+	return r, nil
 }
 
 func randomHex(n int) string {
