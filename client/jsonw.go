@@ -8,8 +8,8 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/keyward/keyward/internal/jsontext"
 	"github.com/keyward/keyward/internal/wipe"
 )
 
@@ -29,7 +29,7 @@ func (j *jsonObject) key(k string) {
 	if len(j.buf) > 1 {
 		j.buf = append(j.buf, ',')
 	}
-	j.buf = appendJSONString(j.buf, k)
+	j.buf = jsontext.AppendString(j.buf, k)
 	j.buf = append(j.buf, ':')
 }
 
@@ -48,7 +48,7 @@ func (j *jsonObject) grow(n int) {
 func (j *jsonObject) String(k, v string) {
 	j.grow(len(k) + 2*len(v) + 8)
 	j.key(k)
-	j.buf = appendJSONString(j.buf, v)
+	j.buf = jsontext.AppendString(j.buf, v)
 }
 
 // Bytes adds a standard base64 field.
@@ -108,9 +108,9 @@ func (j *jsonObject) StringMap(k string, m map[string]string) {
 		if i > 0 {
 			j.buf = append(j.buf, ',')
 		}
-		j.buf = appendJSONString(j.buf, mk)
+		j.buf = jsontext.AppendString(j.buf, mk)
 		j.buf = append(j.buf, ':')
-		j.buf = appendJSONString(j.buf, m[mk])
+		j.buf = jsontext.AppendString(j.buf, m[mk])
 	}
 	j.buf = append(j.buf, '}')
 }
@@ -127,45 +127,6 @@ func (j *jsonObject) Done() []byte {
 	j.grow(1)
 	j.buf = append(j.buf, '}')
 	return j.buf
-}
-
-// appendJSONString appends s as a JSON string, escaping as encoding/json
-// does (invalid UTF-8 becomes U+FFFD).
-func appendJSONString(dst []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&15])
-		default:
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
 }
 
 // errResponseTooLarge: the response body is above the client's limit.

@@ -15,18 +15,6 @@ import (
 	"github.com/keyward/keyward/internal/config"
 )
 
-// TestAppendJSONString: the hand-written encoder produces what
-// encoding/json produces.
-func TestAppendJSONString(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"uote\back`, "\x00\x01\x1f\x7f", "tab\tnl\nret\r", "<a&b>",
-		"ünïcödé €", "\u2028\u2029", "bad \xff\xfe utf8", "emoji 🔑", string([]byte{0xe2, 0x82})} {
-		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
-			t.Errorf("%q: got %s, want %s", s, got, want)
-		}
-	}
-}
-
 // TestConfigureBody: the server's own parser reads every field of the
 // body back, secrets with awkward characters included.
 func TestConfigureBody(t *testing.T) {

@@ -432,23 +432,6 @@ func TestStdoutReopenIsNoop(t *testing.T) {
 	}
 }
 
-// FuzzAppendString checks the JSON escaper against encoding/json.
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "plain", "\"\\/", "\x00\x1f\x7f", "é€😀", "\u2028\u2029", "\xff\xfe", "a\xc3"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := appendString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("%q encodes to invalid JSON %s: %v", s, b, err)
-		}
-		if len(s) <= maxField && got != strings.ToValidUTF8(s, "\ufffd") && utf8.ValidString(s) {
-			t.Fatalf("%q round-trips to %q", s, got)
-		}
-	})
-}
-
 func BenchmarkRecord(b *testing.B) {
 	l := New(io.Discard, DefaultBufferSize, nil)
 	e := sampleEvent(1)

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/keyward/keyward/internal/jsontext"
 )
 
 // timeLayout is RFC 3339 with exactly six fractional digits: fixed width
@@ -58,69 +60,17 @@ func appendDropped(b []byte, now time.Time, dropped, total uint64) []byte {
 	return append(b, '}', '\n')
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. strconv.Quote is not JSON (it
-// emits \x00 and \U escapes), so this escapes per RFC 8259: quote,
-// backslash and control characters; invalid UTF-8 becomes U+FFFD so the
-// line always parses; U+2028/2029 are escaped for JavaScript consumers.
-// Strings longer than maxField bytes are cut (at a rune boundary) and
-// marked with a trailing "...".
+// appendString appends s as a JSON string (jsontext: invalid UTF-8 becomes
+// U+FFFD, so the line always parses). Strings longer than maxField bytes
+// are cut (at a rune boundary) and marked with a trailing "...".
 func appendString(b []byte, s string) []byte {
-	cut := false
-	if len(s) > maxField {
-		n := maxField
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		s, cut = s[:n], true
+	if len(s) <= maxField {
+		return jsontext.AppendString(b, s)
 	}
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
+	n := maxField
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
-	b = append(b, s[start:]...)
-	if cut {
-		b = append(b, "..."...)
-	}
-	return append(b, '"')
+	b = jsontext.AppendString(b, s[:n])
+	return append(b[:len(b)-1], `..."`...) // cut: the closing quote moves after the ellipsis
 }

@@ -7,8 +7,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keyward/keyward/internal/jsontext"
 	"github.com/keyward/keyward/internal/kms"
 )
+
+// jsonContentType is the Content-Type of every JSON answer, shared: set by
+// assignment it costs no allocation per response (net/http copies the
+// header map before writing it and never changes the values).
+var jsonContentType = []string{"application/json"}
 
 // writeJSON writes v as the JSON response body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -16,7 +22,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil { // only our own types are written; this is a bug
 		status, b = http.StatusInternalServerError, []byte(`{"code":"InternalError","message":"response encoding failed"}`)
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
@@ -35,14 +41,14 @@ func (j *secretJSON) key(k string) {
 	if len(j.buf) > 1 {
 		j.buf = append(j.buf, ',')
 	}
-	j.buf = strconv.AppendQuote(j.buf, k)
+	j.buf = jsontext.AppendString(j.buf, k)
 	j.buf = append(j.buf, ':')
 }
 
-// String adds a string field (not secret; ids are plain ASCII).
+// String adds a string field (not secret).
 func (j *secretJSON) String(k, v string) {
 	j.key(k)
-	j.buf = strconv.AppendQuote(j.buf, v)
+	j.buf = jsontext.AppendString(j.buf, v)
 }
 
 // Bytes adds a base64 field.
@@ -56,7 +62,7 @@ func (j *secretJSON) Bytes(k string, v []byte) {
 // WriteAndWipe sends the object and overwrites the buffer.
 func (j *secretJSON) WriteAndWipe(w http.ResponseWriter) {
 	j.buf = append(j.buf, '}', '\n')
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.Header().Set("Content-Length", strconv.Itoa(len(j.buf)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(j.buf)

@@ -85,8 +85,9 @@ type route struct {
 	keyScoped bool
 	handle    func(*call) error
 	// pattern is fullPath, computed once in New (metrics and audit use it
-	// on every request).
+	// on every request); series are its request metrics.
 	pattern string
+	series  *metrics.RouteSeries
 }
 
 // fullPath is the route's pattern as served.
@@ -153,6 +154,7 @@ func New(o Options) *Server {
 	var order, patterns []string
 	for _, rt := range s.routes {
 		rt.pattern = rt.fullPath()
+		rt.series = o.Metrics.Route(rt.pattern, rt.method)
 		p := rt.pattern
 		if _, ok := byPath[p]; !ok {
 			order = append(order, p)
@@ -262,7 +264,7 @@ func (c *call) fail(err error) {
 func (s *Server) finish(c *call) {
 	d := time.Since(c.start)
 	pattern := c.route.pattern
-	s.opts.Metrics.ObserveRequest(pattern, c.r.Method, c.rec.status, d)
+	c.route.series.Observe(c.rec.status, d)
 	s.opts.Audit.Record(audit.Event{
 		Time: c.start, RequestID: c.reqID, AccessKey: c.accessKey, SourceAddr: c.r.RemoteAddr,
 		Method: c.r.Method, Route: pattern, Action: c.route.action, KeyID: c.keyID,

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -557,3 +558,35 @@ func BenchmarkInstrumentedHealth(b *testing.B) {
 type okBackend struct{ kms.Backend }
 
 func (okBackend) Health(context.Context) error { return nil }
+
+// A route's pre-resolved series count exactly as ObserveRequest does,
+// from many goroutines, with statuses added as they come.
+func TestRouteSeries(t *testing.T) {
+	m := New()
+	const route = "/rustfs/admin/v3/kms/generate-data-key"
+	r := m.Route(route, "POST")
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 100 {
+				status := 200
+				if i%10 == g%10 {
+					status = 400 + g
+				}
+				r.Observe(status, time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	m.ObserveRequest(route, "POST", 200, time.Millisecond)
+	s := doScrape(t, m)
+	want200 := 1.0
+	for g := range 8 {
+		want200 += 90
+		s.expect(t, "keyward_http_requests_total", l("route", route, "method", "POST", "status", strconv.Itoa(400+g)), 10)
+	}
+	s.expect(t, "keyward_http_requests_total", l("route", route, "method", "POST", "status", "200"), want200)
+
+	var nilMetrics *Metrics
+	nilMetrics.Route(route, "POST").Observe(200, time.Second) // no panic
+}

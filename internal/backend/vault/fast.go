@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/keyward/keyward/internal/jsontext"
 	"github.com/keyward/keyward/internal/wipe"
 
 	"github.com/hashicorp/vault/api"
@@ -449,7 +450,7 @@ func transitPayload(plaintext []byte, ciphertext string, aad []byte, ver uint32)
 	if ciphertext != "" {
 		sep()
 		b = append(b, `"ciphertext":`...)
-		b = appendJSONString(b, ciphertext)
+		b = jsontext.AppendString(b, ciphertext)
 	}
 	if len(aad) > 0 {
 		sep()
@@ -463,18 +464,4 @@ func transitPayload(plaintext []byte, ciphertext string, aad []byte, ver uint32)
 		b = strconv.AppendUint(b, uint64(ver), 10)
 	}
 	return append(b, '}')
-}
-
-// appendJSONString quotes s; anything but printable ASCII without quotes
-// or backslashes goes through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
