@@ -24,11 +24,12 @@ import (
 const benchUsage = `usage: keyward bench [flags]
 
 Load generator for the hot paths of a Keyward server, with Vault Transit
-(--vault-addr) and a trivial net/http handler (--ceiling, run as a child
-process of its own and sent the same signed request bytes as Keyward's
-generate) as points of comparison, driven by the same engine. For each target, op and
-concurrency step it prints requests, errors, successful req/s and the
-p50/p95/p99/max latency in ms (or a JSON array with --json).
+(--vault-addr) and a trivial net/http handler (--ceiling: a child process
+sent the same signed bytes as Keyward's generate) as points of comparison,
+all driven by the same engine: one keep-alive HTTP/1.1 connection per
+worker, requests serialized once. For each target, op and concurrency step
+it prints requests, errors, successful req/s and the p50/p95/p99/max
+latency in ms (or a JSON array with --json).
 
 Each worker signs its request once and replays it (re-signed every 5
 minutes), so the client's signing cost does not compete with the server;

@@ -1,9 +1,9 @@
 // Package bench is the load generator behind `keyward bench`: it drives the
 // hot paths of a Keyward server (generate-data-key, decrypt, encrypt,
-// describe, list, create), Vault Transit directly, and a trivial in-process
-// net/http handler (the ceiling of an HTTP server on the machine) with the
-// same engine, in concurrency steps, and reports throughput and latency
-// quantiles as a table or JSON.
+// describe, list, create), Vault Transit directly, and a trivial net/http
+// handler in a process of its own (the ceiling of an HTTP server on the
+// machine, ceiling.go) with the same engine, in concurrency steps, and
+// reports throughput and latency quantiles as a table or JSON.
 //
 // # Engine
 //
