@@ -252,13 +252,19 @@ func singleAnswer(p string, buf []byte, field string, decode bool) ([]byte, erro
 // member named field, whose value must be a string without escapes (it is
 // returned, a slice of b) or null (nil). ok is false when b is not shaped
 // like that (the caller then decodes it fully); the field or data being
-// absent is ok with a nil value.
+// absent is ok with a nil value. Whatever encoding/json would read
+// differently is left to it: a member named "data" in another case (its
+// field matching is case-insensitive) and repeated members (the last one
+// wins there).
 func dataField(b []byte, field string) (v []byte, ok bool) {
 	s := scanner{b: b}
 	found := false
 	if !s.object(func(key []byte) bool {
-		if string(key) != "data" || found {
+		if !bytes.EqualFold(key, []byte("data")) {
 			return s.skip()
+		}
+		if found || string(key) != "data" {
+			return false
 		}
 		found = true
 		s.ws()
@@ -267,8 +273,11 @@ func dataField(b []byte, field string) (v []byte, ok bool) {
 		}
 		got := false
 		return s.object(func(k []byte) bool {
-			if string(k) != field || got {
+			if string(k) != field {
 				return s.skip()
+			}
+			if got {
+				return false
 			}
 			got = true
 			s.ws()
