@@ -34,14 +34,29 @@ go test -race -count=1 -timeout 20m ./...
 
 if [ "$FUZZTIME" != "0" ]; then
 	echo "== fuzzing each target for $FUZZTIME"
+	fuzzlog="$(mktemp)"
+	trap 'rm -f "$fuzzlog"' EXIT
+	# fuzz PKG TARGET: one run; its output in $fuzzlog.
+	fuzz() { go test "$1" -run '^$' -fuzz "^${2}\$" -fuzztime "$FUZZTIME" >"$fuzzlog" 2>&1; }
 	# Every func FuzzXxx in the tree, by package.
 	grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
 		pkg="./$(dirname "${file#./}")"
 		for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
 			echo "-- $pkg $target"
-			go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" >/tmp/keyward-fuzz.log 2>&1 || {
-				cat /tmp/keyward-fuzz.log; echo "fuzz target $target failed" >&2; exit 1; }
-			tail -n 1 /tmp/keyward-fuzz.log
+			if ! fuzz "$pkg" "$target"; then
+				# Go 1.26's fuzz coordinator can fail a target with a bare
+				# "context deadline exceeded" when -fuzztime ends while a
+				# worker is mid-call on a loaded machine (go.dev/issue/75804,
+				# fixed in Go 1.27): no failing input, nothing to reproduce.
+				# That alone earns one more run; a failing input never does.
+				if grep -q 'context deadline exceeded' "$fuzzlog" && ! grep -q 'Failing input written' "$fuzzlog"; then
+					echo "   (Go fuzz coordinator deadline race, no failing input: running $target again)"
+					fuzz "$pkg" "$target" || { cat "$fuzzlog"; echo "fuzz target $target failed" >&2; exit 1; }
+				else
+					cat "$fuzzlog"; echo "fuzz target $target failed" >&2; exit 1
+				fi
+			fi
+			tail -n 1 "$fuzzlog"
 		done
 	done
 fi
