@@ -325,7 +325,9 @@ func (s *scanner) lit(l string) bool {
 	return false
 }
 
-// str reads a string without escapes or control characters.
+// str reads a string of printable ASCII without escapes. Anything else
+// (an escape, a control character, a byte of UTF-8 that encoding/json
+// might replace) is not for the fast path.
 func (s *scanner) str() ([]byte, bool) {
 	if s.i >= len(s.b) || s.b[s.i] != '"' {
 		return nil, false
@@ -336,7 +338,7 @@ func (s *scanner) str() ([]byte, bool) {
 		case c == '"':
 			s.i = j + 1
 			return s.b[start:j], true
-		case c == '\\' || c < 0x20:
+		case c == '\\' || c < 0x20 || c >= 0x80:
 			return nil, false
 		}
 	}
