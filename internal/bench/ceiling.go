@@ -57,7 +57,7 @@ type ceilingTarget struct {
 	now     func() time.Time
 	log     io.Writer
 
-	srv   *http.Server
+	stop  context.CancelFunc // the in-process server
 	child *exec.Cmd
 	stdin io.Closer
 	url   string
@@ -71,9 +71,10 @@ func (c *ceilingTarget) setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c.srv = &http.Server{Handler: http.HandlerFunc(CeilingHandler), ReadHeaderTimeout: 10 * time.Second}
+		var sctx context.Context
+		sctx, c.stop = context.WithCancel(context.Background())
 		c.url = "http://" + ln.Addr().String() + "/"
-		go c.srv.Serve(ln)
+		go ServeCeiling(sctx, ln, io.Discard)
 		fmt.Fprintf(c.log, "ceiling: trivial net/http handler in this process at %s\n", c.url)
 		return nil
 	}
@@ -124,8 +125,8 @@ func (c *ceilingTarget) startChild(ctx context.Context) error {
 }
 
 func (c *ceilingTarget) close() {
-	if c.srv != nil {
-		c.srv.Close()
+	if c.stop != nil {
+		c.stop()
 	}
 	if c.child != nil {
 		c.stdin.Close()

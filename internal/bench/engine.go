@@ -81,8 +81,9 @@ type Config struct {
 	ProgressTTY      bool
 	ProgressInterval time.Duration
 
-	// NewTransport builds one worker's transport; nil for the default
-	// (keep-alive, MaxIdleConnsPerHost = concurrency, no proxy).
+	// NewTransport, when set, makes the workers send through an
+	// http.Client with this transport instead of the engine's own HTTP/1.1
+	// connection (wire.go): tests use it to inject latency or failures.
 	NewTransport func(concurrency int) http.RoundTripper
 	// Now is the clock (tests inject a fake one); nil for time.Now.
 	Now func() time.Time
@@ -95,7 +96,8 @@ func (c *Config) now() time.Time {
 	return time.Now()
 }
 
-// Transport is the default per-worker transport.
+// Transport is NewTransport's, or else a plain keep-alive transport (no
+// proxy) for the setup calls made outside the measured steps.
 func (c *Config) Transport(concurrency int) http.RoundTripper {
 	if c.NewTransport != nil {
 		return c.NewTransport(concurrency)

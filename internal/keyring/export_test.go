@@ -7,5 +7,8 @@ func CachedMaterialForTest(k *Keyring, id string, ver uint32) []byte {
 	if !ok {
 		return nil
 	}
-	return u.material[ver]
+	if v := u.versions[ver]; v != nil {
+		return v.material
+	}
+	return nil
 }

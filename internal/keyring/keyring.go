@@ -107,8 +107,7 @@ type unsealed struct {
 	mu       sync.RWMutex
 	wiped    bool
 	meta     kms.Metadata
-	material map[uint32][]byte
-	aeads    map[uint32]*lazyAEAD // one per version in material
+	versions map[uint32]*versionKey
 	revision uint64
 
 	// checked is when the revision was last confirmed against the store
@@ -119,10 +118,10 @@ type unsealed struct {
 
 func (u *unsealed) wipe() {
 	u.mu.Lock()
-	for _, m := range u.material {
-		clear(m)
+	for _, v := range u.versions {
+		clear(v.material)
+		v.aead = nil // unwipeable (see versionKey): let it go at least
 	}
-	u.aeads = nil // unwipeable (see lazyAEAD): let it go at least
 	u.wiped = true
 	u.mu.Unlock()
 }
@@ -351,19 +350,19 @@ func (k *Keyring) withAEAD(ctx context.Context, id string, ver uint32, f func(ci
 // useAEAD runs f with the AEAD of a version's material. The caller
 // guarantees the material is not wiped meanwhile.
 func (u *unsealed) useAEAD(ver uint32, f func(cipher.AEAD) error) error {
-	la, ok := u.aeads[ver]
+	v, ok := u.versions[ver]
 	if !ok {
 		return fmt.Errorf("%w: the blob names key version %d, which the key does not have", kms.ErrInvalidCiphertext, ver)
 	}
-	aead, err := la.get(u.material[ver])
+	aead, err := v.aeadOnce()
 	if err != nil {
 		return err
 	}
 	return f(aead)
 }
 
-// lazyAEAD is a version's AES-GCM, built on first use and kept while the
-// record is.
+// versionKey is one version's material and its AES-GCM, built on first use
+// and kept while the record is.
 //
 // Go's AES and GCM keep the expanded key schedule and the GHASH key in
 // opaque structures that cannot be wiped. Built per call, as Keyward did
@@ -372,24 +371,25 @@ func (u *unsealed) useAEAD(ver uint32, f func(cipher.AEAD) error) error {
 // second under load), and paid 1.2 KB and two allocations for it. Built
 // once per cached version there is one copy, alive exactly as long as the
 // cached record, whose raw material is wiped on eviction.
-type lazyAEAD struct {
-	once sync.Once
-	aead cipher.AEAD
-	err  error
+type versionKey struct {
+	material []byte
+	once     sync.Once
+	aead     cipher.AEAD
+	err      error
 }
 
-func (l *lazyAEAD) get(material []byte) (cipher.AEAD, error) {
-	l.once.Do(func() {
-		block, err := aes.NewCipher(material)
+func (v *versionKey) aeadOnce() (cipher.AEAD, error) {
+	v.once.Do(func() {
+		block, err := aes.NewCipher(v.material)
 		if err != nil {
-			l.err = fmt.Errorf("keyring: %w", err)
+			v.err = fmt.Errorf("keyring: %w", err)
 			return
 		}
-		if l.aead, err = cipher.NewGCM(block); err != nil {
-			l.err = fmt.Errorf("keyring: %w", err)
+		if v.aead, err = cipher.NewGCM(block); err != nil {
+			v.err = fmt.Errorf("keyring: %w", err)
 		}
 	})
-	return l.aead, l.err
+	return v.aead, v.err
 }
 
 // load returns the unsealed record: from the cache when useCache and warm,
@@ -462,11 +462,9 @@ func (k *Keyring) unseal(ctx context.Context, id string, entry Entry) (*unsealed
 	if err != nil {
 		return nil, err
 	}
-	u := &unsealed{meta: rec.Metadata, revision: entry.Revision,
-		material: make(map[uint32][]byte, len(rec.Versions)), aeads: make(map[uint32]*lazyAEAD, len(rec.Versions))}
+	u := &unsealed{meta: rec.Metadata, revision: entry.Revision, versions: make(map[uint32]*versionKey, len(rec.Versions))}
 	for _, v := range rec.Versions {
-		u.material[v.Version] = v.Material
-		u.aeads[v.Version] = &lazyAEAD{}
+		u.versions[v.Version] = &versionKey{material: v.Material}
 	}
 	u.checked.Store(k.now().UnixNano())
 	return u, nil

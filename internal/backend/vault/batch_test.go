@@ -94,6 +94,34 @@ func queued(t *testing.T, co *coalescer, p string, n int) {
 
 var opEncrypt = transitOp{field: "ciphertext"}
 
+// expectNothingSent checks that nothing is left queued on p, frees the lane
+// occupyLane held, and waits until p is idle: a batch, had one been
+// started, is sent before its lane is released, so f has seen every batch
+// by then. None may have been sent.
+func expectNothingSent(t *testing.T, co *coalescer, f *fakeTransit, p string, release func()) {
+	t.Helper()
+	queued(t, co, p, 0)
+	release()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		co.mu.Lock()
+		_, busy := co.paths[p]
+		co.mu.Unlock()
+		if !busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("path %s still busy", p)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.batches) != 0 {
+		t.Errorf("a call that gave up was sent: %v", f.batches)
+	}
+}
+
 // While a lane is free a call goes out alone, at once; nothing is batched.
 func TestCoalescerFreeLaneGoesAlone(t *testing.T) {
 	f := &fakeTransit{}
@@ -205,14 +233,7 @@ func TestCoalescerAbandonWhileQueued(t *testing.T) {
 	if !bytes.Equal(q.payload, make([]byte, len("secret"))) {
 		t.Errorf("the abandoned payload was not wiped: %q", q.payload)
 	}
-	queued(t, co, "p", 0)
-	release()
-	time.Sleep(20 * time.Millisecond)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.batches) != 0 {
-		t.Errorf("an abandoned call was sent: %v", f.batches)
-	}
+	expectNothingSent(t, co, f, "p", release)
 }
 
 // A caller that leaves while its batch is on the wire gets its error at
@@ -269,14 +290,7 @@ func TestCoalescerMaxWait(t *testing.T) {
 	if err != errAbandoned || ctxErr != nil {
 		t.Fatalf("err %v, ctx.Err() %v: want the abandon error with a live context", err, ctxErr)
 	}
-	queued(t, co, "p", 0)
-	release()
-	time.Sleep(20 * time.Millisecond)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.batches) != 0 {
-		t.Errorf("a call that gave up was sent: %v", f.batches)
-	}
+	expectNothingSent(t, co, f, "p", release)
 }
 
 // Many callers at once, under the race detector: every one gets its own
