@@ -160,3 +160,131 @@ func TestIAMReload(t *testing.T) {
 		t.Errorf("no log line about the broken IAM file: %s", tail(srv.Stderr(), 5))
 	}
 }
+
+// listerIAM: "lister" may list keys and describe every key but secret-*;
+// "mover" holds the kms:ReEncrypt of older policies on every key (which
+// now means ReEncryptFrom and ReEncryptTo) and everything on its own key,
+// but no Decrypt on "victim"; "to-only" may re-encrypt to its own key but
+// not from others.
+const listerIAM = `{
+  "users": [
+    {"access_key": "lister", "secret_key": "lister-secret", "policies": ["list-not-secret"]},
+    {"access_key": "mover",  "secret_key": "mover-secret",  "policies": ["legacy-reencrypt", "own-key"]},
+    {"access_key": "to-only", "secret_key": "to-only-secret", "policies": ["reencrypt-to-own", "own-key"]}
+  ],
+  "policies": {
+    "list-not-secret": {"Statement": [
+      {"Effect": "Allow", "Action": ["kms:ListKeys", "kms:DescribeKey"], "Resource": "*"},
+      {"Effect": "Deny", "Action": "kms:DescribeKey", "Resource": "arn:aws:kms:::key/secret-*"}]},
+    "legacy-reencrypt": {"Statement": {"Effect": "Allow", "Action": "kms:ReEncrypt", "Resource": "*"}},
+    "reencrypt-to-own": {"Statement": {"Effect": "Allow", "Action": "kms:ReEncryptTo", "Resource": "arn:aws:kms:::key/own"}},
+    "own-key": {"Statement": {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "arn:aws:kms:::key/own"}}
+  }
+}`
+
+// TestListingHidesDeniedKeys reproduces a leak: a user allowed ListKeys
+// and DescribeKey on "*" but denied DescribeKey on key/secret-* read a
+// denied key's description and tags in both list routes. Such entries now
+// show the id only, and a state filter never returns them (their presence
+// would tell their state).
+func TestListingHidesDeniedKeys(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	iamPath := filepath.Join(dir, "iam.json")
+	os.WriteFile(iamPath, []byte(listerIAM), 0o600)
+	srv := startServer(t, serverOpts{Args: []string{"--iam-file", iamPath}})
+	root := srv.client(t)
+	configureLocal(t, root, filepath.Join(srv.DataDir, "keys"), "", nil)
+	startKMS(t, root)
+	for _, id := range []string{"public-1", "secret-1"} {
+		st, _, raw := root.do("POST", "/kms/keys", map[string]any{"key_id": id, "Description": "desc-of-" + id, "Tags": map[string]string{"owner": "tag-of-" + id}})
+		wantStatus(t, "create "+id, st, raw, 200)
+	}
+	st, _, raw := root.do("POST", "/kms/keys/disable", map[string]any{"key_id": "secret-1"})
+	wantStatus(t, "disable secret-1", st, raw, 200)
+
+	lister := srv.client(t)
+	lister.creds.AccessKeyID, lister.creds.SecretAccessKey = "lister", "lister-secret"
+	for _, path := range []string{"/kms/keys", "/kms/list-keys"} {
+		st, body, raw := lister.do("GET", path, nil)
+		if !wantStatus(t, "list "+path, st, raw, 200) {
+			continue
+		}
+		if strings.Contains(string(raw), "desc-of-secret-1") || strings.Contains(string(raw), "tag-of-secret-1") || strings.Contains(string(raw), "Disabled") {
+			t.Errorf("%s: a denied key's metadata leaked: %s", path, raw)
+		}
+		if !strings.Contains(string(raw), "desc-of-public-1") {
+			t.Errorf("%s: an allowed key's description is missing: %s", path, raw)
+		}
+		keys, _ := body["keys"].([]any)
+		var ids []string
+		for _, k := range keys {
+			m := k.(map[string]any)
+			ids = append(ids, str(m, "key_id"))
+			if str(m, "key_id") == "secret-1" && len(m) != 1 {
+				t.Errorf("%s: the denied key is listed with more than its id: %v", path, m)
+			}
+		}
+		if !contains(ids, "secret-1") || !contains(ids, "public-1") {
+			t.Errorf("%s: want both ids listed, got %v", path, ids)
+		}
+	}
+	// A state filter does not reveal the denied key's state.
+	for _, state := range []string{"Disabled", "Enabled"} {
+		st, _, raw := lister.do("GET", "/kms/keys?state="+state, nil)
+		if wantStatus(t, "list state="+state, st, raw, 200) && strings.Contains(string(raw), "secret-1") {
+			t.Errorf("state=%s lists the denied key: %s", state, raw)
+		}
+	}
+	// Root still sees everything.
+	st, _, raw = root.do("GET", "/kms/keys?state=Disabled", nil)
+	if wantStatus(t, "root list Disabled", st, raw, 200) && !strings.Contains(string(raw), "desc-of-secret-1") {
+		t.Errorf("root: the disabled key is missing: %s", raw)
+	}
+	st, _, raw = lister.do("GET", "/kms/keys/secret-1", nil)
+	wantError(t, "describe the denied key", st, raw, 403, "AccessDenied")
+}
+
+// TestReEncryptNeedsSourceRight reproduces a privilege escalation:
+// kms:ReEncrypt on "*" without Decrypt let a user move a blob of a key it
+// may not decrypt to its own key, then decrypt it there. Re-encryption is
+// now authorized as AWS does (ReEncryptFrom on the source key,
+// ReEncryptTo on the destination): a user with only ReEncryptTo on its
+// own key is refused, and the older kms:ReEncrypt, which grants both, is
+// documented as being as strong as Decrypt on every key it covers.
+func TestReEncryptNeedsSourceRight(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	iamPath := filepath.Join(dir, "iam.json")
+	os.WriteFile(iamPath, []byte(listerIAM), 0o600)
+	srv := startServer(t, serverOpts{Args: []string{"--iam-file", iamPath}})
+	root := srv.client(t)
+	configureLocal(t, root, filepath.Join(srv.DataDir, "keys"), "", nil)
+	startKMS(t, root)
+	createKey(t, root, "victim")
+	createKey(t, root, "own")
+	victimKey := generate(t, root, "victim", map[string]string{"app": "payroll"})
+
+	as := func(user string) *client {
+		c := srv.client(t)
+		c.creds.AccessKeyID, c.creds.SecretAccessKey = user, user+"-secret"
+		return c
+	}
+	toOnly := as("to-only")
+	st, _, raw := toOnly.do("POST", "/kms/decrypt", map[string]any{"ciphertext_blob": victimKey.Blob, "encryption_context": map[string]string{"app": "payroll"}})
+	wantError(t, "to-only decrypts the victim's blob", st, raw, 403, "AccessDenied")
+	st, _, raw = toOnly.do("POST", "/kms/re-encrypt", map[string]any{
+		"ciphertext_blob": victimKey.Blob, "source_encryption_context": map[string]string{"app": "payroll"}, "destination_key_id": "own"})
+	wantError(t, "to-only moves the victim's blob to its own key", st, raw, 403, "AccessDenied")
+
+	// The legacy action still grants both halves (its documented meaning).
+	mover := as("mover")
+	st, body, raw := mover.do("POST", "/kms/re-encrypt", map[string]any{
+		"ciphertext_blob": victimKey.Blob, "source_encryption_context": map[string]string{"app": "payroll"}, "destination_key_id": "own"})
+	if wantStatus(t, "legacy kms:ReEncrypt", st, raw, 200) {
+		_, plain, _ := decrypt(t, mover, str(body, "ciphertext_blob"), nil)
+		if string(plain) != string(victimKey.Plaintext) {
+			t.Errorf("re-encrypted blob does not open to the data key")
+		}
+	}
+}

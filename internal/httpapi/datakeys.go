@@ -13,7 +13,7 @@ func (s *Server) dataKeyRoutes() []*route {
 	return []*route{
 		{method: "POST", path: "/kms/generate-data-key", action: "kms:GenerateDataKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.generateDataKey},
 		{method: "POST", path: "/kms/generate-data-key-without-plaintext", action: "kms:GenerateDataKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.generateDataKeyWithoutPlaintext},
-		{method: "POST", path: "/kms/re-encrypt", action: "kms:ReEncrypt", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.reEncrypt},
+		{method: "POST", path: "/kms/re-encrypt", action: "kms:ReEncryptFrom", alsoActions: []string{"kms:ReEncryptTo"}, maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.reEncrypt},
 		{method: "POST", path: "/kms/encrypt", action: "kms:Encrypt", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.encrypt},
 		{method: "POST", path: "/kms/decrypt", action: "kms:Decrypt", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.decrypt},
 	}
@@ -171,7 +171,11 @@ type reEncryptRequest struct {
 }
 
 // reEncrypt moves a blob to another key and/or context; the plaintext never
-// leaves the server.
+// leaves the server. It is authorized as AWS does: kms:ReEncryptFrom on the
+// blob's key and kms:ReEncryptTo on the destination. ReEncryptFrom is as
+// strong as Decrypt on the source key (the caller can move the blob to a
+// key it controls and decrypt it there), which is why it is its own action
+// and not implied by a right on the destination.
 func (s *Server) reEncrypt(c *call) error {
 	var req reEncryptRequest
 	if err := reEncryptSchema.Decode(c.body, &req); err != nil {
@@ -182,7 +186,10 @@ func (s *Server) reEncrypt(c *call) error {
 		return err
 	}
 	dst := c.keyOrDefault(first(req.DestKeyID, req.DestKeyIDAWS))
-	if err := c.authorize(blobKeyID(blob), dst); err != nil {
+	if err := c.authorizeAs("kms:ReEncryptFrom", blobKeyID(blob)); err != nil {
+		return err
+	}
+	if err := c.authorizeAs("kms:ReEncryptTo", dst); err != nil {
 		return err
 	}
 	id, out, err := c.svc.ReEncrypt(c.ctx, blob, contextOf(req.SourceCtx, req.SourceCtxAWS), first(req.SourceKeyID, req.SourceKeyAWS),

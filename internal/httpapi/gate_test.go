@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -11,12 +12,13 @@ import (
 	"github.com/keyward/keyward/internal/kms"
 )
 
-// policyAuthorizer allows exactly one action, optionally on one resource,
-// and records what it was asked.
+// policyAuthorizer allows exactly the listed actions, optionally on one
+// resource, and records what it was asked.
 type policyAuthorizer struct {
-	action, resource string
-	mu               sync.Mutex
-	asked            []string
+	actions  []string
+	resource string
+	mu       sync.Mutex
+	asked    []string
 }
 
 func (p *policyAuthorizer) AllowedOnKey(_, action, keyID string) bool {
@@ -27,7 +29,7 @@ func (p *policyAuthorizer) AllowedOnKey(_, action, keyID string) bool {
 	p.mu.Lock()
 	p.asked = append(p.asked, action+" "+resource)
 	p.mu.Unlock()
-	return action == p.action && (p.resource == "" || resource == p.resource)
+	return slices.Contains(p.actions, action) && (p.resource == "" || resource == p.resource)
 }
 
 // sampleRequests holds a well-formed request for every route, acting on key
@@ -101,7 +103,7 @@ func TestEveryRouteIsGated(t *testing.T) {
 				return rec.Code, rec.Body.String()
 			}
 
-			denyAll := &policyAuthorizer{action: "kms:Nothing"}
+			denyAll := &policyAuthorizer{actions: []string{"kms:Nothing"}}
 			srv := newTestServerWith(t, true, denyAll)
 			if code, body := send(srv); code != 403 || !strings.Contains(body, `"AccessDenied"`) {
 				t.Fatalf("without permission: %d %s", code, body)
@@ -111,24 +113,36 @@ func TestEveryRouteIsGated(t *testing.T) {
 			if rt.keyScoped {
 				resource = "arn:aws:kms:::key/k1"
 			}
-			only := &policyAuthorizer{action: rt.action, resource: resource}
+			actions := append([]string{rt.action}, rt.alsoActions...)
+			only := &policyAuthorizer{actions: actions, resource: resource}
 			srv = newTestServerWith(t, true, only)
 			seedKey(t, srv)
 			if code, body := send(srv); code == 403 {
-				t.Fatalf("with %s on %s: 403 %s (asked %v)", rt.action, resource, body, only.asked)
+				t.Fatalf("with %s on %s: 403 %s (asked %v)", actions, resource, body, only.asked)
 			}
 			for _, a := range only.asked {
-				if !strings.HasPrefix(a, rt.action+" ") {
-					t.Errorf("asked for another action: %s", a)
+				name, _, _ := strings.Cut(a, " ")
+				if !slices.Contains(actions, name) && name != "kms:DescribeKey" {
+					t.Errorf("asked for an action the route does not declare: %s", a)
+				}
+			}
+			// Each declared action is needed: without any one of them the
+			// route is refused.
+			for i := range actions {
+				fewer := slices.Delete(slices.Clone(actions), i, i+1)
+				srv = newTestServerWith(t, true, &policyAuthorizer{actions: fewer, resource: resource})
+				seedKey(t, srv)
+				if code, body := send(srv); code != 403 {
+					t.Fatalf("without %s: %d %s", actions[i], code, body)
 				}
 			}
 			// The wrong key is refused for key-scoped routes.
 			if rt.keyScoped {
-				other := &policyAuthorizer{action: rt.action, resource: "arn:aws:kms:::key/k2"}
+				other := &policyAuthorizer{actions: actions, resource: "arn:aws:kms:::key/k2"}
 				srv = newTestServerWith(t, true, other)
 				seedKey(t, srv)
 				if code, body := send(srv); code != 403 {
-					t.Fatalf("with %s on key k2 only: %d %s", rt.action, code, body)
+					t.Fatalf("with %s on key k2 only: %d %s", actions, code, body)
 				}
 			}
 		})

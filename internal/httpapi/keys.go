@@ -86,13 +86,20 @@ func first(a, b string) string {
 }
 
 // keyListItem is one entry of a listing: the seed's key_id and description,
-// plus the state so a listing is useful without a describe per key.
+// plus the state so a listing is useful without a describe per key. A key
+// the caller may not describe is listed by its id alone (the other fields
+// are nil and left out).
 type keyListItem struct {
-	KeyID        string    `json:"key_id"`
-	Description  string    `json:"description"`
-	KeyState     kms.State `json:"key_state"`
-	Enabled      bool      `json:"enabled"`
-	CreationDate string    `json:"creation_date"`
+	KeyID        string     `json:"key_id"`
+	Description  *string    `json:"description,omitempty"`
+	KeyState     *kms.State `json:"key_state,omitempty"`
+	Enabled      *bool      `json:"enabled,omitempty"`
+	CreationDate *string    `json:"creation_date,omitempty"`
+}
+
+func newKeyListItem(k kms.Metadata) keyListItem {
+	enabled, created := k.State == kms.StateEnabled, timestamp(k.CreationDate)
+	return keyListItem{KeyID: k.ID, Description: &k.Description, KeyState: &k.State, Enabled: &enabled, CreationDate: &created}
 }
 
 type listResponse struct {
@@ -103,10 +110,11 @@ type listResponse struct {
 }
 
 // listInput reads limit, marker and the state filter (state=, or RustFS's
-// status=) from the query.
-func listInput(r *http.Request) (kms.ListInput, error) {
-	q := r.URL.Query()
-	in := kms.ListInput{Limit: kms.DefaultListLimit, Marker: q.Get("marker")}
+// status=) from the query; a state filter only shows keys the caller may
+// describe.
+func (c *call) listInput() (kms.ListInput, error) {
+	q := c.r.URL.Query()
+	in := kms.ListInput{Limit: kms.DefaultListLimit, Marker: q.Get("marker"), MayDescribe: c.mayDescribe}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -125,7 +133,7 @@ func listInput(r *http.Request) (kms.ListInput, error) {
 }
 
 func (s *Server) listKeys(c *call) error {
-	in, err := listInput(c.r)
+	in, err := c.listInput()
 	if err != nil {
 		return err
 	}
@@ -135,7 +143,11 @@ func (s *Server) listKeys(c *call) error {
 	}
 	resp := listResponse{Keys: make([]keyListItem, 0, len(out.Keys)), Truncated: out.Truncated, Unreadable: out.Unreadable}
 	for _, k := range out.Keys {
-		resp.Keys = append(resp.Keys, keyListItem{k.ID, k.Description, k.State, k.State == kms.StateEnabled, timestamp(k.CreationDate)})
+		if !c.mayDescribe(k.ID) {
+			resp.Keys = append(resp.Keys, keyListItem{KeyID: k.ID})
+			continue
+		}
+		resp.Keys = append(resp.Keys, newKeyListItem(k))
 	}
 	if out.Truncated {
 		resp.NextMarker = &out.NextMarker

@@ -116,6 +116,12 @@ type rustfsKeyInfo struct {
 	RotationDue bool              `json:"rotation_due"`
 }
 
+// keyIDOnly is a listed key the caller may not describe (SPEC.md section
+// 3): its id and nothing else.
+type keyIDOnly struct {
+	KeyID string `json:"key_id"`
+}
+
 // rustfsStatus maps a key state to RustFS's KeyStatus.
 func rustfsStatus(s kms.State) string {
 	if s == kms.StateEnabled {
@@ -125,7 +131,7 @@ func rustfsStatus(s kms.State) string {
 }
 
 func (s *Server) legacyListKeys(c *call) error {
-	in, err := listInput(c.r)
+	in, err := c.listInput()
 	if err != nil {
 		return err
 	}
@@ -134,12 +140,16 @@ func (s *Server) legacyListKeys(c *call) error {
 		return err
 	}
 	resp := struct {
-		Keys       []rustfsKeyInfo `json:"keys"`
-		Truncated  bool            `json:"truncated"`
-		NextMarker *string         `json:"next_marker"`
-		Unreadable []string        `json:"unreadable_key_ids,omitempty"`
-	}{Keys: make([]rustfsKeyInfo, 0, len(out.Keys)), Truncated: out.Truncated, Unreadable: out.Unreadable}
+		Keys       []any    `json:"keys"` // rustfsKeyInfo, or keyIDOnly
+		Truncated  bool     `json:"truncated"`
+		NextMarker *string  `json:"next_marker"`
+		Unreadable []string `json:"unreadable_key_ids,omitempty"`
+	}{Keys: make([]any, 0, len(out.Keys)), Truncated: out.Truncated, Unreadable: out.Unreadable}
 	for _, k := range out.Keys {
+		if !c.mayDescribe(k.ID) {
+			resp.Keys = append(resp.Keys, keyIDOnly{k.ID})
+			continue
+		}
 		md := toRustFSMetadata(k)
 		resp.Keys = append(resp.Keys, rustfsKeyInfo{
 			KeyID: k.ID, Description: md.Description, Algorithm: "AES_256", Usage: "EncryptDecrypt",

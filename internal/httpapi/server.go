@@ -74,6 +74,11 @@ type route struct {
 	// absolute: path is not under Prefix (/metrics).
 	absolute bool
 	action   string // the kms:* action it needs
+	// alsoActions are further actions the handler checks on some of the
+	// keys it names (re-encrypt: kms:ReEncryptTo on the destination, with
+	// action kms:ReEncryptFrom on the source). Declared here so the route
+	// table says everything a route can ask for.
+	alsoActions []string
 	maxBody  int64
 	timeout  time.Duration
 	// service: the route needs the running KMS service (else 503).
@@ -122,16 +127,32 @@ type call struct {
 // key not yet named, checks the key-less resource "*") and then makes the
 // service available. It answers 403 whether or not a key exists.
 func (c *call) authorize(keyIDs ...string) error {
+	return c.authorizeAs(c.route.action, keyIDs...)
+}
+
+// authorizeAs is authorize with another of the route's actions (one of
+// route.alsoActions). Like authorize, it releases the service only when
+// every check passed; a handler that checks several actions calls it once
+// per action, and the service is usable after the last successful one.
+func (c *call) authorizeAs(action string, keyIDs ...string) error {
+	c.svc = nil
 	for _, id := range keyIDs {
 		if c.keyID == "" {
 			c.keyID = id
 		}
-		if !c.srv.opts.Authorizer.AllowedOnKey(c.accessKey, c.route.action, id) {
+		if !c.srv.opts.Authorizer.AllowedOnKey(c.accessKey, action, id) {
 			return errAccessDenied
 		}
 	}
 	c.svc = c.pending
 	return nil
+}
+
+// mayDescribe reports whether the caller may see a key's metadata: a
+// listing shows a key the caller may not describe by its id alone (SPEC.md
+// section 3), so ListKeys cannot be used to read what DescribeKey denies.
+func (c *call) mayDescribe(keyID string) bool {
+	return c.srv.opts.Authorizer.AllowedOnKey(c.accessKey, "kms:DescribeKey", keyID)
 }
 
 // New builds the handler.

@@ -76,7 +76,7 @@ func TestPolicyMatrix(t *testing.T) {
 	}
 	resources := []string{KeyResource("app-1"), KeyResource("other"), NoKey}
 	// expect[user][resource index] is the set of allowed actions.
-	keyUser := set("Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "DescribeKey")
+	keyUser := set("Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "DescribeKey")
 	auditor := set("DescribeKey", "ListKeys")
 	keyAdm := set("CreateKey", "DescribeKey", "ListKeys", "EnableKey", "DisableKey", "RotateKey",
 		"DeleteKey", "UpdateKeyDescription", "TagResource", "UntagResource")
@@ -108,9 +108,9 @@ func TestPolicyMatrix(t *testing.T) {
 			}
 		}
 	}
-	// 19 actions x 3 resources x (root + console) + the rest: guards
+	// 20 actions x 3 resources x (root + console) + the rest: guards
 	// against a matrix that trivially passes.
-	if want := 19*3*2 + 5*3 + 2*3 + 10*3 + 2 + 19*2; allowedCount != want {
+	if want := 20*3*2 + 6*3 + 2*3 + 10*3 + 2 + 20*2; allowedCount != want {
 		t.Errorf("allowed %d decisions, want %d", allowedCount, want)
 	}
 	// Unknown actions are denied to everyone but root.
@@ -157,7 +157,7 @@ func TestWildcardsAndCase(t *testing.T) {
 		{"kms:Decrypt", "-prod", true}, // * matches the empty string
 		{"kms:Decrypt", "db-prod2", false},
 		{"kms:Encrypt", "db-prod", false}, // ?ecrypt: one character then "ecrypt"
-		{"kms:ReEncrypt", "db-prod", false},
+		{"kms:ReEncryptFrom", "db-prod", false},
 		{"kms:decrypt", "db-prod", true}, // requested actions are case-insensitive too
 		{"kms:DescribeKey", "Case-1", true},
 		{"kms:DescribeKey", "case-1", false}, // resources are case-sensitive
@@ -170,6 +170,47 @@ func TestWildcardsAndCase(t *testing.T) {
 	for _, c := range cases {
 		if got := snap.Allowed("u", c.action, KeyResource(c.key)); got != c.want {
 			t.Errorf("%s on key/%s = %v, want %v", c.action, c.key, got, c.want)
+		}
+	}
+}
+
+// TestReEncryptActions: re-encryption is two actions, as in AWS:
+// ReEncryptFrom on the source key and ReEncryptTo on the destination. The
+// older single name kms:ReEncrypt still parses and grants (or denies)
+// both, so existing policies keep their meaning; "kms:ReEncrypt*" is AWS's
+// way to write both.
+func TestReEncryptActions(t *testing.T) {
+	snap := mustParse(t, `{"users": [
+	  {"access_key": "legacy", "secret_key": "12345678", "policies": ["old"]},
+	  {"access_key": "split", "secret_key": "12345678", "policies": ["new"]},
+	  {"access_key": "glob", "secret_key": "12345678", "policies": ["star"]},
+	  {"access_key": "denied", "secret_key": "12345678", "policies": ["star", "deny-old"]}],
+	 "policies": {
+	  "old": {"Statement": {"Effect": "Allow", "Action": "kms:ReEncrypt", "Resource": "*"}},
+	  "new": {"Statement": [{"Effect": "Allow", "Action": "kms:ReEncryptFrom", "Resource": "arn:aws:kms:::key/src"},
+	                        {"Effect": "Allow", "Action": "kms:reencryptto", "Resource": "arn:aws:kms:::key/dst"}]},
+	  "star": {"Statement": {"Effect": "Allow", "Action": "kms:ReEncrypt*", "Resource": "*"}},
+	  "deny-old": {"Statement": {"Effect": "Deny", "Action": "kms:ReEncrypt", "Resource": "arn:aws:kms:::key/src"}}}}`)
+	cases := []struct {
+		user, action, key string
+		want              bool
+	}{
+		{"legacy", "kms:ReEncryptFrom", "src", true},
+		{"legacy", "kms:ReEncryptTo", "dst", true},
+		{"legacy", "kms:Decrypt", "src", false},
+		{"split", "kms:ReEncryptFrom", "src", true},
+		{"split", "kms:ReEncryptTo", "src", false},
+		{"split", "kms:ReEncryptFrom", "dst", false},
+		{"split", "kms:ReEncryptTo", "dst", true},
+		{"glob", "kms:ReEncryptFrom", "any", true},
+		{"glob", "kms:ReEncryptTo", "any", true},
+		{"denied", "kms:ReEncryptFrom", "src", false}, // the legacy name denies both halves
+		{"denied", "kms:ReEncryptTo", "src", false},
+		{"denied", "kms:ReEncryptTo", "dst", true},
+	}
+	for _, c := range cases {
+		if got := snap.Allowed(c.user, c.action, KeyResource(c.key)); got != c.want {
+			t.Errorf("%s: %s on key/%s = %v, want %v", c.user, c.action, c.key, got, c.want)
 		}
 	}
 }

@@ -25,7 +25,8 @@ var knownActions = [...]string{
 	"kms:GenerateDataKey",
 	"kms:Encrypt",
 	"kms:Decrypt",
-	"kms:ReEncrypt",
+	"kms:ReEncryptFrom",
+	"kms:ReEncryptTo",
 	"kms:Backup",
 	"kms:Restore",
 }
@@ -62,6 +63,15 @@ func lookupAction(a string) (int, bool) {
 	return 0, false
 }
 
+// legacyActions are action names that older policies use and that stand
+// for several of today's actions. "kms:ReEncrypt" was one action on both
+// keys of a re-encryption; it now means ReEncryptFrom (on the source key)
+// and ReEncryptTo (on the destination), so a policy written for it keeps
+// granting (or denying) exactly what it did.
+var legacyActions = map[string][]string{
+	"kms:reencrypt": {"kms:ReEncryptFrom", "kms:ReEncryptTo"},
+}
+
 // compileAction resolves one Action entry to the known actions it names.
 // A pattern that names none is an error: a typo ("kms:GenrateDataKey")
 // would otherwise grant, or worse fail to deny, nothing at all.
@@ -74,6 +84,9 @@ func compileAction(pat string) (actionSet, error) {
 		return 0, fmt.Errorf("action %q: only \"kms:\" actions (or \"*\") are supported", pat)
 	}
 	var set actionSet
+	for _, a := range legacyActions[lp] {
+		set |= 1 << actionIndex[a]
+	}
 	for i, a := range lowerActions {
 		if glob(lp, a) {
 			set |= 1 << i
@@ -271,7 +284,7 @@ var builtins = map[string][]statement{}
 
 func init() {
 	canned := map[string][]string{
-		"KMSKeyUser":   {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt", "kms:GenerateDataKey", "kms:DescribeKey"},
+		"KMSKeyUser":   {"kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey"},
 		"KMSAuditor":   {"kms:DescribeKey", "kms:ListKeys"},
 		"consoleAdmin": {"kms:*"},
 		"KMSKeyAdministrator": {"kms:CreateKey", "kms:DescribeKey", "kms:ListKeys", "kms:EnableKey",

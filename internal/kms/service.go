@@ -179,6 +179,12 @@ type ListInput struct {
 	Marker string
 	Limit  int
 	State  State // empty: every state
+	// MayDescribe, when set, tells which keys the caller may see the
+	// metadata of. A state filter only returns keys it allows: whether a
+	// key the caller may not describe is in a filtered page would reveal
+	// its state. (Without a filter every key is listed, and the caller
+	// shows the others by id only.)
+	MayDescribe func(id string) bool
 }
 
 // ListOutput is one page.
@@ -208,7 +214,7 @@ func (s *Service) ListKeys(ctx context.Context, in ListInput) (ListOutput, error
 		}
 		out.Unreadable = append(out.Unreadable, page.Unreadable...)
 		for _, k := range page.Keys {
-			if in.State == "" || k.State == in.State {
+			if in.State == "" || k.State == in.State && (in.MayDescribe == nil || in.MayDescribe(k.ID)) {
 				out.Keys = append(out.Keys, k)
 			}
 		}
