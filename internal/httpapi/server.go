@@ -79,8 +79,8 @@ type route struct {
 	// action kms:ReEncryptFrom on the source). Declared here so the route
 	// table says everything a route can ask for.
 	alsoActions []string
-	maxBody  int64
-	timeout  time.Duration
+	maxBody     int64
+	timeout     time.Duration
 	// service: the route needs the running KMS service (else 503).
 	service bool
 	// keyScoped: the route acts on keys named in the request, and is
