@@ -622,3 +622,47 @@ func docsPolicy(t *testing.T, backend, prefix string) string {
 	}
 	return strings.ReplaceAll(m[1], "keyward/keys", prefix)
 }
+
+// TestVaultTransitForeignKeyUntouched reproduces, through the real server
+// and a real Vault, the data loss found in review: an application's own
+// Transit key "payments" on the mount Keyward uses, with a ciphertext;
+// POST /kms/keys {"key_id":"payments"} answered 200, logged "deleting a
+// leftover Transit key", and Vault could no longer decrypt the
+// application's ciphertext. Now the answer is 409 Conflict and the
+// application's key and ciphertext are untouched.
+func TestVaultTransitForeignKeyUntouched(t *testing.T) {
+	t.Parallel()
+	v := vaulttest.StartDev(t)
+	vaultOK(t, v, "POST", "/v1/transit/keys/payments", map[string]any{"type": "aes256-gcm96"}, v.Token)
+	enc := vaultOK(t, v, "POST", "/v1/transit/encrypt/payments", map[string]any{"plaintext": b64([]byte("card 4111"))}, v.Token)
+	appCiphertext := str(obj(enc, "data"), "ciphertext")
+
+	srv := startServer(t, serverOpts{})
+	c := srv.client(t)
+	configureVault(t, c, vaultConfig(v.Addr, "vault-transit", vaultPrefix(t), tokenAuth(v.Token)))
+	startVaultKMS(t, c)
+	st, _, raw := c.do("POST", "/kms/keys", map[string]any{"key_id": "payments"})
+	wantError(t, "create over the application's Transit key", st, raw, 409, "Conflict")
+	if !strings.Contains(string(raw), "did not create") {
+		t.Errorf("the refusal does not say why: %s", raw)
+	}
+	st, _, raw = c.do("GET", "/kms/keys/payments", nil)
+	wantError(t, "describe the refused key", st, raw, 404, "NotFound")
+	st, _, raw = c.do("POST", "/kms/keys/rotate", map[string]any{"key_id": "payments"})
+	wantError(t, "rotate the refused key", st, raw, 404, "NotFound")
+
+	dec := vaultOK(t, v, "POST", "/v1/transit/decrypt/payments", map[string]any{"ciphertext": appCiphertext}, v.Token)
+	if pt := unb64(t, "plaintext", str(obj(dec, "data"), "plaintext")); string(pt) != "card 4111" {
+		t.Fatalf("the application's ciphertext no longer decrypts to its plaintext: %q", pt)
+	}
+	key := obj(vaultOK(t, v, "GET", "/v1/transit/keys/payments", nil, v.Token), "data")
+	if key["deletion_allowed"] != false || key["latest_version"] != float64(1) {
+		t.Errorf("the application's Transit key was changed: %v", key)
+	}
+	if strings.Contains(srv.Stderr(), "leftover") {
+		t.Errorf("the server treated the application's key as a leftover:\n%s", srv.Stderr())
+	}
+	// The record key of the vault backend is no key id.
+	st, _, raw = c.do("POST", "/kms/keys", map[string]any{"key_id": "keyward-record-kek"})
+	wantError(t, "create keyward-record-kek", st, raw, 400, "InvalidRequest")
+}

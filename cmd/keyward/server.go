@@ -168,7 +168,7 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := fsutil.SecureDir(dataDir); err != nil {
+	if _, err := fsutil.SecureDir(dataDir); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,35 +127,40 @@ func SyncDir(dir string) error {
 	return err
 }
 
-// SecureDir creates dir (and missing parents) if needed and makes its mode
-// exactly 0700, then checks that it stuck. An existing directory with looser
-// (or tighter) permissions is changed, not refused: the key files in it are
-// sealed, and refusing to start over a mode bit would only push operators to
-// work around the check.
-func SecureDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
+// SecureDir makes sure dir is a private directory: it creates dir (and
+// missing parents, mode 0700) when it does not exist, and returns created
+// true. An existing directory is never changed: it is accepted only when
+// neither group nor others have any access to it (ErrNotPrivate
+// otherwise), because Keyward must not alter the mode of a directory it
+// did not create; the operator is told to tighten it instead.
+func SecureDir(dir string) (created bool, err error) {
 	fi, err := os.Stat(dir)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	if fi.Mode().Perm() != 0o700 {
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return err
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return false, err
 		}
-		if fi, err = os.Stat(dir); err != nil {
-			return err
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			if errors.Is(err, fs.ErrExist) { // created meanwhile: check it as existing
+				return SecureDir(dir)
+			}
+			return false, err
 		}
-		if fi.Mode().Perm() != 0o700 {
-			return fmt.Errorf("cannot make %s mode 0700 (it is %04o)", dir, fi.Mode().Perm())
-		}
+		// Ours: the umask may have narrowed it further; make it exactly 0700.
+		return true, os.Chmod(dir, 0o700)
+	case err != nil:
+		return false, err
+	case !fi.IsDir():
+		return false, fmt.Errorf("%s is not a directory", dir)
+	case fi.Mode().Perm()&0o077 != 0:
+		return false, fmt.Errorf("%w: %s is mode %04o; run chmod 700 %s, or name a directory that does not exist yet (Keyward creates it 0700)",
+			ErrNotPrivate, dir, fi.Mode().Perm(), dir)
 	}
-	return nil
+	return false, nil
 }
+
+// ErrNotPrivate: an existing directory that group or others can access.
+var ErrNotPrivate = errors.New("directory is not private")
 
 // ReadSmallFile reads a regular file of at most max bytes. A symlink, a
 // directory or an oversized file is refused (ErrNotRegular, ErrTooLarge)

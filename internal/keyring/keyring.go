@@ -258,34 +258,49 @@ func (k *Keyring) modify(ctx context.Context, id string, change func(*record) er
 	}
 }
 
-// Destroy deletes the record and forgets the cached material.
+// Destroy deletes the record and forgets the cached material. The record
+// is always read and opened first: Keyward deletes only what it can prove
+// is its own record of this id (it opens under this keyring's sealer, with
+// the id bound). A record that does not open (damaged, foreign, or sealed
+// under another master key) is refused with kms.ErrConflict and left for an
+// operator to look at, never deleted by an API call. The precondition, if
+// any, is checked on that freshly read record, and a store shared by
+// several nodes deletes only the revision it checked, so a change made
+// elsewhere in between wins.
 func (k *Keyring) Destroy(ctx context.Context, id string, precondition func(kms.Metadata) error) error {
 	mu := k.lock(id)
 	mu.Lock()
 	defer mu.Unlock()
+	entry, err := k.store.Get(ctx, id)
+	if err != nil {
+		return unopenable(id, err)
+	}
+	rec, err := k.open(ctx, id, entry.Value)
+	if err != nil {
+		return unopenable(id, err)
+	}
+	rec.wipe()
 	if precondition != nil {
-		entry, err := k.store.Get(ctx, id)
-		if err != nil {
-			return err
-		}
-		rec, err := k.open(ctx, id, entry.Value)
-		if err != nil {
-			return err
-		}
-		rec.wipe()
 		if err := precondition(rec.Metadata); err != nil {
 			return err
 		}
-		// A store shared by several nodes can delete only the revision the
-		// precondition saw, so a change made elsewhere in between wins.
-		if rd, ok := k.store.(RevisionDeleter); ok {
-			err := rd.DeleteAt(ctx, id, entry.Revision)
-			k.cache.Delete(id)
-			return err
-		}
 	}
-	err := k.store.Delete(ctx, id)
+	if rd, ok := k.store.(RevisionDeleter); ok {
+		err = rd.DeleteAt(ctx, id, entry.Revision)
+	} else {
+		err = k.store.Delete(ctx, id)
+	}
 	k.cache.Delete(id)
+	return err
+}
+
+// unopenable turns kms.ErrCorrupt from reading a record to destroy into a
+// refusal that says why nothing was deleted.
+func unopenable(id string, err error) error {
+	if errors.Is(err, kms.ErrCorrupt) {
+		return fmt.Errorf("%w: key %q: its record cannot be opened (damaged, foreign, or sealed under another master key), and Keyward deletes only records it can prove are its own; inspect and remove it by hand: %w",
+			kms.ErrConflict, id, err)
+	}
 	return err
 }
 

@@ -49,7 +49,8 @@ type Sealer interface {
 // RevisionDeleter is implemented by stores shared between processes (Vault
 // KV): DeleteAt deletes the record only if its revision is still rev, else
 // it fails with an error wrapping kms.ErrConflict (or kms.ErrNotFound when
-// another node deleted it first).
+// another node deleted it first). Keyring.Destroy uses it for the revision
+// it opened and checked.
 type RevisionDeleter interface {
 	DeleteAt(ctx context.Context, name string, rev uint64) error
 }

@@ -97,6 +97,13 @@ func ValidateKeyID(id string) error {
 	return nil
 }
 
+// ReservedKeyID reports whether id names something Keyward keeps for
+// itself in a backend and a key may therefore not be created under: the
+// Transit key that seals the vault backend's records. On a Transit mount
+// that both Vault backends use, a vault-transit key of that name would be
+// that record key, and could be rotated or deleted through the API.
+func ReservedKeyID(id string) bool { return id == "keyward-record-kek" }
+
 func normalizeEnum(s string) string {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {

@@ -100,6 +100,9 @@ func (s *Service) CreateKey(ctx context.Context, in CreateKeyInput) (Metadata, e
 	if err := ValidateKeyID(id); err != nil {
 		return Metadata{}, err
 	}
+	if ReservedKeyID(id) {
+		return Metadata{}, fmt.Errorf("%w: key id %q is reserved for Keyward's own use", ErrInvalidRequest, id)
+	}
 	meta := Metadata{
 		ID:           id,
 		Description:  in.Description,

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -154,6 +155,19 @@ func (s *Server) MustEnableTransit() {
 		s.t.Fatalf("vaulttest: enabling transit: %d %s", status, body)
 	}
 }
+
+// NewTransitMount enables a Transit engine at a fresh path ("transit-N")
+// and returns the path. Keyward's vault-transit keys are named by key id,
+// and Keyward refuses to touch a Transit key it did not create, so two
+// configurations that must not share keys need mounts of their own.
+func (s *Server) NewTransitMount() string {
+	s.t.Helper()
+	path := fmt.Sprintf("transit-%d", mountSeq.Add(1))
+	s.mustDo("POST", "/v1/sys/mounts/"+path, map[string]any{"type": "transit"}, nil, s.Token)
+	return path
+}
+
+var mountSeq atomic.Int64
 
 func (s *Server) launch(args ...string) {
 	s.t.Helper()

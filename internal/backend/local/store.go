@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/keyward/keyward/internal/fsutil"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/keyward/keyward/internal/fsutil"
 	"github.com/keyward/keyward/internal/keyring"
 	"github.com/keyward/keyward/internal/kms"
 )
@@ -67,19 +68,32 @@ type FileStore struct {
 
 var _ keyring.Store = (*FileStore)(nil)
 
-// OpenFileStore opens the key directory dir, creating it (and its parents)
-// if needed. The directory is made mode 0700 every time, including an
-// existing one with looser permissions: records are sealed, but their names
-// are key ids and the directory is the whole backend, so nobody else gets to
-// list or change it. Open fails if that mode cannot be set.
+// OpenFileStore opens the key directory dir. A directory that does not
+// exist is created (mode 0700, parents too) and marked as Keyward's with
+// the file MarkerFile. An existing directory becomes a key directory only
+// if Keyward can tell it is its own, or that nothing of anyone else's is in
+// it:
+//
+//   - it carries MarkerFile (Keyward created or adopted it before);
+//   - it is empty; or
+//   - it holds only what a key directory of an older Keyward release holds
+//     ("<id>.key" record files, the KDF parameter file, temp files).
+//
+// The last two are adopted: the marker is written into them. Anything else
+// is refused (kms.ErrInvalidRequest, naming one foreign entry), so that a
+// configure call cannot turn a directory of the host into a key directory
+// and have Keyward delete or overwrite files in it. An existing directory
+// is never chmod-ed: if group or others can access it, OpenFileStore fails
+// and says how to fix it (records are sealed, but their names are key ids,
+// and the directory is the whole backend).
 //
 // perm is the mode of record files; 0 means DefaultFilePerm (0600). Other
 // accepted values are 0640, 0400 and 0440 (see validFilePerm); anything else
 // is an error wrapping kms.ErrInvalidRequest. Group-readable modes only
 // matter to processes that can already enter the 0700 directory.
 //
-// Temp files left by a crash (".tmp-*") are removed; files that do not look
-// like records are left alone.
+// Temp files left by a crash (".tmp-<digits>", regular files) are removed;
+// nothing else is.
 func OpenFileStore(dir string, perm os.FileMode) (*FileStore, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("local: empty key directory: %w", kms.ErrInvalidRequest)
@@ -95,15 +109,30 @@ func OpenFileStore(dir string, perm os.FileMode) (*FileStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: key directory %s: %v: %w", dir, err, kms.ErrInvalidRequest)
 	}
-	if err := fsutil.SecureDir(abs); err != nil {
+	created, err := fsutil.SecureDir(abs)
+	switch {
+	case errors.Is(err, fsutil.ErrNotPrivate):
+		return nil, fmt.Errorf("local: key_dir: %v: %w", err, kms.ErrInvalidRequest)
+	case err != nil:
 		return nil, fmt.Errorf("local: key directory: %v: %w", err, kms.ErrUnavailable)
 	}
 	entries, err := os.ReadDir(abs)
 	if err != nil {
 		return nil, fmt.Errorf("local: %v: %w", err, kms.ErrUnavailable)
 	}
+	if !created && !hasMarker(abs, entries) {
+		if foreign := foreignEntry(abs, entries); foreign != "" {
+			return nil, fmt.Errorf("local: key_dir %s holds %q, which Keyward did not create; a key directory must be new, empty, or one Keyward made: %w",
+				abs, foreign, kms.ErrInvalidRequest)
+		}
+	}
+	if created || !hasMarker(abs, entries) {
+		if err := writeMarker(abs); err != nil {
+			return nil, unavailable(err)
+		}
+	}
 	for _, e := range entries {
-		if e.IsDir() || strings.HasSuffix(e.Name(), keySuffix) || !fsutil.IsStaleTemp(abs, e.Name()) {
+		if !isTempName(e.Name()) || !e.Type().IsRegular() || !fsutil.IsStaleTemp(abs, e.Name()) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(abs, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -111,6 +140,75 @@ func OpenFileStore(dir string, perm os.FileMode) (*FileStore, error) {
 		}
 	}
 	return &FileStore{dir: abs, perm: perm}, nil
+}
+
+// MarkerFile marks a directory as a Keyward key directory. Its content is
+// markerContent; it holds no secret.
+const MarkerFile = ".keyward-key-dir"
+
+const markerContent = "Keyward key directory, format 1. Do not put other files here.\n"
+
+func hasMarker(dir string, entries []os.DirEntry) bool {
+	for _, e := range entries {
+		if e.Name() == MarkerFile {
+			b, err := fsutil.ReadSmallFile(filepath.Join(dir, MarkerFile), 4096)
+			return err == nil && string(b) == markerContent
+		}
+	}
+	return false
+}
+
+func writeMarker(dir string) error {
+	err := fsutil.PublishExclusive(dir, filepath.Join(dir, MarkerFile), []byte(markerContent), 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil // a concurrent open wrote it
+	}
+	return err
+}
+
+// foreignEntry returns the name of an entry a key directory of Keyward
+// (of this or an older release) would not hold, or "" when there is none:
+// record files that start with the record magic, the KDF parameter file,
+// and temp files.
+func foreignEntry(dir string, entries []os.DirEntry) string {
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case !e.Type().IsRegular():
+		case name == DefaultParamsFile, name == MarkerFile, isTempName(name):
+			continue
+		case strings.HasSuffix(name, keySuffix) && ValidName(strings.TrimSuffix(name, keySuffix)) && hasRecordMagic(filepath.Join(dir, name)):
+			continue
+		}
+		return name
+	}
+	return ""
+}
+
+// isTempName reports whether name is one of fsutil's temp file names
+// (".tmp-" and digits).
+func isTempName(name string) bool {
+	digits, ok := strings.CutPrefix(name, fsutil.TempPrefix)
+	if !ok || digits == "" {
+		return false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func hasRecordMagic(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var head [len(recordMagic)]byte
+	_, err = io.ReadFull(f, head[:])
+	return err == nil && string(head[:]) == recordMagic
 }
 
 // Dir returns the absolute path of the key directory.

@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/keyward/keyward/internal/fsutil"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/keyward/keyward/internal/fsutil"
 	"github.com/keyward/keyward/internal/kms"
 )
 
@@ -83,17 +84,24 @@ func TestModes(t *testing.T) {
 		t.Fatalf("record mode after Update %04o, want 0600", m)
 	}
 
-	// An existing, too-open directory is narrowed; a custom mode is applied
+	// An existing, too-open directory is refused and left as it is (Keyward
+	// never changes the mode of a directory); a custom file mode is applied
 	// exactly, whatever the umask.
 	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenFileStore(dir, 0o440); !errors.Is(err, kms.ErrInvalidRequest) || !strings.Contains(err.Error(), "chmod 700") {
+		t.Fatalf("too-open dir: err = %v, want ErrInvalidRequest with a hint", err)
+	}
+	if m := mode(t, dir); m != 0o755 {
+		t.Fatalf("refused dir mode changed to %04o", m)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	s2, err := OpenFileStore(dir, 0o440)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if m := mode(t, dir); m != 0o700 {
-		t.Fatalf("reopened dir mode %04o, want 0700", m)
 	}
 	if err := s2.Create(bg, "k2", []byte("v")); err != nil {
 		t.Fatal(err)
@@ -483,5 +491,95 @@ func TestCorruptRecords(t *testing.T) {
 	}
 	if _, err := s.Get(bg, "huge"); !errors.Is(err, kms.ErrCorrupt) {
 		t.Errorf("huge: %v", err)
+	}
+}
+
+// TestKeyDirAdoption: only a new directory, an empty private one, one
+// Keyward marked, or a key directory of an older release (records and the
+// KDF file only) become key directories. A configure call naming a
+// directory of the host (found as an attack: its mode was changed, a
+// foreign ".tmp-*" file deleted, and an immediate deletion removed a
+// foreign "server.key") is refused, and nothing in it changes.
+func TestKeyDirAdoption(t *testing.T) {
+	base := t.TempDir()
+
+	// New: created 0700 with the marker.
+	fresh := filepath.Join(base, "new", "keys")
+	if _, err := OpenFileStore(fresh, 0); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(t, fresh); m != 0o700 {
+		t.Errorf("created dir mode %04o", m)
+	}
+	if b, err := os.ReadFile(filepath.Join(fresh, MarkerFile)); err != nil || string(b) != markerContent {
+		t.Errorf("marker: %q, %v", b, err)
+	}
+
+	// Empty and private: adopted.
+	empty := filepath.Join(base, "empty")
+	os.Mkdir(empty, 0o700)
+	if _, err := OpenFileStore(empty, 0); err != nil {
+		t.Fatalf("empty private dir: %v", err)
+	}
+
+	// A host directory with foreign files: refused, untouched.
+	host := filepath.Join(base, "etc")
+	os.Mkdir(host, 0o755)
+	foreign := map[string]string{".tmp-12345": "someone's temp file", "server.key": "-----BEGIN PRIVATE KEY-----", "passwd": "root:x:0:0"}
+	for name, content := range foreign {
+		os.WriteFile(filepath.Join(host, name), []byte(content), 0o644)
+	}
+	snapshot := func(dir string) map[string]string {
+		out := map[string]string{}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+			fi, _ := os.Stat(filepath.Join(dir, e.Name()))
+			out[e.Name()] = fmt.Sprintf("%o %s", fi.Mode().Perm(), b)
+		}
+		fi, _ := os.Stat(dir)
+		out["."] = fmt.Sprintf("%o", fi.Mode().Perm())
+		return out
+	}
+	before := snapshot(host)
+	if _, err := OpenFileStore(host, 0); !errors.Is(err, kms.ErrInvalidRequest) {
+		t.Fatalf("host dir 0755: err = %v", err)
+	}
+	os.Chmod(host, 0o700)
+	before["."] = "700"
+	if _, err := OpenFileStore(host, 0); !errors.Is(err, kms.ErrInvalidRequest) || !strings.Contains(err.Error(), "did not create") {
+		t.Fatalf("host dir with foreign files: err = %v", err)
+	}
+	if after := snapshot(host); !maps.Equal(before, after) {
+		t.Fatalf("a refused directory changed:\nbefore %v\nafter  %v", before, after)
+	}
+
+	// A key directory of an older release (no marker): adopted; its
+	// records stay.
+	legacy := filepath.Join(base, "legacy")
+	s, err := OpenFileStore(legacy, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(bg, "k1", []byte("sealed")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(legacy, DefaultParamsFile), []byte("{}"), 0o600)
+	os.Remove(filepath.Join(legacy, MarkerFile))
+	s, err = OpenFileStore(legacy, 0)
+	if err != nil {
+		t.Fatalf("legacy key dir: %v", err)
+	}
+	if e, err := s.Get(bg, "k1"); err != nil || string(e.Value) != "sealed" {
+		t.Fatalf("legacy record: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(legacy, MarkerFile)); err != nil {
+		t.Errorf("legacy dir not marked: %v", err)
+	}
+	// A ".key" file that is not a record makes a directory foreign.
+	os.Remove(filepath.Join(legacy, MarkerFile))
+	os.WriteFile(filepath.Join(legacy, "server.key"), []byte("-----BEGIN"), 0o600)
+	if _, err := OpenFileStore(legacy, 0); !errors.Is(err, kms.ErrInvalidRequest) {
+		t.Fatalf("dir with a foreign .key: err = %v", err)
 	}
 }

@@ -132,7 +132,7 @@ func TestAppRoleMinimalPolicy(t *testing.T) {
 				prefix := sub()
 				b := openT(t, appRoleConfig(s, c.typ, roleID, secretID, prefix), Options{})
 				b.Create(ctx, testMeta("t"))
-				mustDo(t, s, "POST", "/v1/secret/data/"+prefix+"/t", map[string]any{"data": map[string]any{"format": 1, "tombstone": "2000-01-01T00:00:00Z"}}, nil)
+				mustDo(t, s, "POST", "/v1/secret/data/"+prefix+"/t", map[string]any{"data": map[string]any{"format": 1, "tombstone": "2000-01-01T00:00:00Z", "transit": transitOwned}}, nil)
 				if _, err := b.Create(ctx, testMeta("t")); err != nil {
 					t.Fatalf("create over an old tombstone with the minimal policy: %v", err)
 				}
@@ -269,10 +269,10 @@ func TestErrorsNameNoSecrets(t *testing.T) {
 	// once (the token might have died), not on every refusal.
 	roleID, secretID = setupAppRole(t, s, "kw-no-decrypt", noDecrypt, "1h", "1h")
 	ab := openT(t, appRoleConfig(s, config.BackendVaultTransit, roleID, secretID, "keyward/keys/denied2"), Options{})
-	ab.Create(ctx, testMeta("k"))
-	ct, _ = ab.Wrap(ctx, "k", 1, []byte("x"), nil)
+	ab.Create(ctx, testMeta("k2")) // "k" is the Transit key of the first backend above
+	ct, _ = ab.Wrap(ctx, "k2", 1, []byte("x"), nil)
 	for i := 0; i < 5; i++ {
-		if _, err := ab.Unwrap(ctx, "k", 1, ct, nil); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		if _, err := ab.Unwrap(ctx, "k2", 1, ct, nil); err == nil || !strings.Contains(err.Error(), "permission denied") {
 			t.Fatalf("denied unwrap with AppRole: %v", err)
 		}
 	}

@@ -28,9 +28,11 @@ func TestConformance(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
+			mount := s.NewTransitMount() // the variants reuse key ids
 			kmstest.Run(t, func(t *testing.T) (kms.Backend, func() kms.Backend) {
 				cfg := testConfig(s.Addr, s.Token, c.backendType, freshPrefix())
 				cfg.EnableCache = c.cache
+				cfg.Vault.MountPath = mount
 				return openT(t, cfg, Options{}), func() kms.Backend { return openT(t, cfg, Options{}) }
 			})
 		})

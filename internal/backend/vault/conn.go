@@ -87,7 +87,7 @@ func dial(ctx context.Context, cfg config.Config, log *slog.Logger) (*conn, leas
 	}
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: v.SkipTLSVerify}
 	if v.CACert != "" {
-		pool, err := loadCA(v.CACert)
+		pool, err := loadCA(v.CACert, log)
 		if err != nil {
 			return nil, lease{}, err
 		}
@@ -157,22 +157,57 @@ func credentialError(err error) error {
 	return err
 }
 
+// maxCACert bounds a ca_cert file (a bundle of a few hundred CA
+// certificates stays far below it).
+const maxCACert = 1 << 20
+
 // loadCA reads ca_cert: PEM content when it starts with "-----BEGIN",
-// else the path of a PEM file.
-func loadCA(caCert string) (*x509.CertPool, error) {
+// else the path of a PEM file. The read is bounded (a path such as
+// /dev/zero must not exhaust memory), and every way a path can fail
+// (missing, unreadable, not a regular file, too large, no certificate)
+// gives the caller the same answer: a configure call must not become a way
+// to learn which files exist on the server. The operator finds the reason
+// in the server log.
+func loadCA(caCert string, log *slog.Logger) (*x509.CertPool, error) {
 	pemBytes := []byte(caCert)
 	if !strings.HasPrefix(strings.TrimSpace(caCert), "-----BEGIN") {
-		b, err := os.ReadFile(caCert)
+		b, err := readCAFile(caCert)
 		if err != nil {
-			return nil, fmt.Errorf("%w: ca_cert: %v", kms.ErrInvalidRequest, err)
+			log.Warn("vault: ca_cert file refused", "reason", err.Error())
+			return nil, errCACert
 		}
 		pemBytes = b
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pemBytes) {
-		return nil, fmt.Errorf("%w: ca_cert holds no PEM certificate", kms.ErrInvalidRequest)
+		return nil, errCACert
 	}
 	return pool, nil
+}
+
+var errCACert = fmt.Errorf("%w: ca_cert must be PEM certificates, or the path of a readable PEM file of at most %d bytes", kms.ErrInvalidRequest, maxCACert)
+
+func readCAFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxCACert+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxCACert {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxCACert)
+	}
+	return b, nil
 }
 
 // callError is a failed Vault call. Its message names the method and the

@@ -15,8 +15,8 @@
 //
 // # vault-transit
 //
-// Each master key is the Transit key {mount_path}/keys/{key_id}
-// (aes256-gcm96, not exportable); its material never leaves Vault, and
+// Each master key is the Transit key {mount_path}/keys/{key_id}, created by
+// Keyward (aes256-gcm96, not exportable); its material never leaves Vault, and
 // every wrap and unwrap is exactly one Transit call with the blob header
 // and encryption context as associated data. The metadata lives in the
 // same KV v2 layout (field "metadata"), cached and revalidated the same
@@ -30,13 +30,18 @@
 // destroyers; the others get kms.ErrNotFound), then DELETE of the metadata
 // (every version, for good). See kvStore.
 //
-// One gap remains with the keyring (vault backend): keyring.Destroy checks
-// its precondition on a revision it does not hand to Store.Delete, so the
-// tombstone's check-and-set uses the version Delete reads itself. A state
-// change by another node between those two reads (milliseconds) is not
-// caught there. kvRecords.DeleteAt closes it once the keyring calls it with
-// the revision it checked. The vault-transit backend does not have this
-// gap.
+// keyring.Destroy opens the record and checks its precondition on one KV
+// version and deletes exactly that version (kvRecords.DeleteAt), as the
+// vault-transit backend does.
+//
+// # Ownership
+//
+// Keyward changes or deletes only what its own KV record proves it
+// created (docs/vault.md): a KV object that is not a readable Keyward
+// record is never deleted, a path whose current version was deleted
+// outside Keyward is never reused, and a Transit key is used, rotated or
+// deleted only when the key's record says "transit": "owned" (see
+// ownsTransitKey and transitBackend.Create).
 //
 // # Calls
 //

@@ -27,6 +27,30 @@ type kvRecord struct {
 	Sealed    string        `json:"sealed,omitempty"`
 	Metadata  *kms.Metadata `json:"metadata,omitempty"`
 	Tombstone string        `json:"tombstone,omitempty"`
+	// Transit says whether Keyward created the Transit key of the same
+	// name (vault-transit; see ownsTransitKey): transitCreating while the
+	// record claims the id but the key is not proven Keyward's,
+	// transitOwned once Keyward created it. A tombstone carries
+	// transitOwned when the record it replaced owned its Transit key.
+	Transit string `json:"transit,omitempty"`
+}
+
+// Values of kvRecord.Transit.
+const (
+	transitCreating = "creating"
+	transitOwned    = "owned"
+)
+
+// ownsTransitKey reports whether the record proves that the Transit key
+// named like it was created by Keyward, so that Keyward may rotate or
+// delete it. Records written before this field existed (Metadata without
+// Transit) count as owned: the release that wrote them created their
+// Transit key itself. A tombstone owns only what it says it owns.
+func ownsTransitKey(rec kvRecord) bool {
+	if rec.Tombstone != "" {
+		return rec.Transit == transitOwned
+	}
+	return rec.Metadata != nil && (rec.Transit == transitOwned || rec.Transit == "")
 }
 
 // kvStore keeps one KV v2 record per key id with check-and-set writes.
@@ -138,22 +162,25 @@ func (s *kvStore) write(ctx context.Context, name string, rec kvRecord, cas uint
 	return out.Data.Version, nil
 }
 
-// create stores a new record: kms.ErrExists when a live record (or a
-// removal in progress) holds the name. It returns the new version.
-func (s *kvStore) create(ctx context.Context, name string, rec kvRecord) (uint64, error) {
+// create stores a new record: kms.ErrExists when a live record, a
+// removal in progress, or anything Keyward cannot prove is its own holds
+// the name. It returns the new version and, when the name was free only
+// because an old tombstone held it, that tombstone (so the caller can tell
+// which leftovers of the interrupted removal are its own).
+func (s *kvStore) create(ctx context.Context, name string, rec kvRecord) (uint64, kvRecord, error) {
 	for attempt := 0; ; attempt++ {
 		ver, err := s.write(ctx, name, rec, 0)
 		if !casMismatch(err) {
-			return ver, err
+			return ver, kvRecord{}, err
 		}
-		// Something is there: a live record, or what a removal or an
-		// operator's KV delete left behind.
-		current, free, err := s.leftover(ctx, name)
+		// Something is there: a live record, what a removal left behind,
+		// or an object that is not Keyward's.
+		current, tomb, free, err := s.leftover(ctx, name)
 		if err != nil {
-			return 0, err
+			return 0, kvRecord{}, err
 		}
 		if !free || attempt >= 3 {
-			return 0, fmt.Errorf("%w: key %q", kms.ErrExists, name)
+			return 0, kvRecord{}, fmt.Errorf("%w: key %q", kms.ErrExists, name)
 		}
 		if current == 0 {
 			continue // removed meanwhile: try cas=0 again
@@ -163,58 +190,63 @@ func (s *kvStore) create(ctx context.Context, name string, rec kvRecord) (uint64
 			continue
 		}
 		if err != nil {
-			return 0, err
+			return 0, kvRecord{}, err
 		}
-		// The versions below ours belonged to a destroyed key: destroy
-		// their data for good. Version-specific, so it cannot hurt ours.
+		// The versions below ours belonged to the key the tombstone
+		// removed: destroy their data for good. Version-specific, so it
+		// cannot hurt ours.
 		if err := s.destroyVersions(ctx, name, current); err != nil {
 			s.log.Warn("vault: could not destroy the old KV versions of a reused key id", "key_id", name, "error", err)
 		}
-		return ver, nil
+		return ver, tomb, nil
 	}
 }
 
-// leftover inspects the metadata of an existing path: free is true when
-// its current version is deleted, destroyed, or an old tombstone.
-// current 0 means the path vanished.
-func (s *kvStore) leftover(ctx context.Context, name string) (current uint64, free bool, err error) {
+// leftover inspects an existing path. free is true only when its current
+// version is a Keyward tombstone older than tombstoneGrace (a removal that
+// did not finish): tomb is that tombstone. A current version that is
+// deleted or destroyed, or that is not a Keyward record, is not free:
+// Keyward cannot prove it wrote it, so it never overwrites it. current 0
+// means the path vanished.
+func (s *kvStore) leftover(ctx context.Context, name string) (current uint64, tomb kvRecord, free bool, err error) {
+	rec, ver, err := s.read(ctx, name)
+	switch {
+	case errors.Is(err, kms.ErrNotFound):
+		// Gone, or its current version deleted or destroyed: which one
+		// the metadata tells.
+		return s.deletedOrGone(ctx, name)
+	case errors.Is(err, kms.ErrCorrupt):
+		return ver, kvRecord{}, false, nil // a live (if unreadable) object: taken
+	case err != nil:
+		return 0, kvRecord{}, false, err
+	case rec.Tombstone == "":
+		return ver, kvRecord{}, false, nil
+	}
+	at, perr := time.Parse(time.RFC3339Nano, rec.Tombstone)
+	return ver, rec, perr != nil || s.now().Sub(at) > tombstoneGrace, nil
+}
+
+// deletedOrGone: the path reads as absent. If its metadata is gone too it
+// is free (current 0: try again); if a deleted or destroyed version is
+// current, someone deleted it outside Keyward, and it stays taken.
+func (s *kvStore) deletedOrGone(ctx context.Context, name string) (uint64, kvRecord, bool, error) {
 	p, err := s.path("metadata", name)
 	if err != nil {
-		return 0, false, err
+		return 0, kvRecord{}, false, err
 	}
 	var out struct {
 		Data struct {
 			CurrentVersion uint64 `json:"current_version"`
-			Versions       map[string]struct {
-				DeletionTime string `json:"deletion_time"`
-				Destroyed    bool   `json:"destroyed"`
-			} `json:"versions"`
 		} `json:"data"`
 	}
 	err = s.c.call(ctx, http.MethodGet, p, nil, &out)
 	if isStatus(err, http.StatusNotFound, "") {
-		return 0, true, nil
+		return 0, kvRecord{}, true, nil
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, kvRecord{}, false, err
 	}
-	cur := out.Data.CurrentVersion
-	if v := out.Data.Versions[fmt.Sprint(cur)]; v.Destroyed || v.DeletionTime != "" {
-		return cur, true, nil
-	}
-	rec, ver, err := s.read(ctx, name)
-	switch {
-	case errors.Is(err, kms.ErrNotFound):
-		return 0, true, nil // changed meanwhile: let create look again
-	case errors.Is(err, kms.ErrCorrupt):
-		return ver, false, nil // a live (if unreadable) record: taken
-	case err != nil:
-		return 0, false, err
-	case rec.Tombstone == "":
-		return ver, false, nil
-	}
-	at, perr := time.Parse(time.RFC3339Nano, rec.Tombstone)
-	return ver, perr != nil || s.now().Sub(at) > tombstoneGrace, nil
+	return out.Data.CurrentVersion, kvRecord{}, false, nil
 }
 
 // update replaces the record if the current version is still rev:
@@ -235,7 +267,13 @@ func (s *kvStore) update(ctx context.Context, name string, rec kvRecord, rev uin
 // beforePurge is only logged when keepOnPurgeFailure is set (the caller's
 // material is already gone); otherwise the record is restored too.
 func (s *kvStore) remove(ctx context.Context, name string, rec kvRecord, rev uint64, beforePurge func() error, keepOnPurgeFailure bool) error {
-	tomb, err := s.update(ctx, name, kvRecord{Format: recordFormat, Tombstone: s.now().UTC().Format(time.RFC3339Nano)}, rev)
+	stone := kvRecord{Format: recordFormat, Tombstone: s.now().UTC().Format(time.RFC3339Nano)}
+	if ownsTransitKey(rec) {
+		// Should the Transit key outlive this removal, the tombstone still
+		// proves it was Keyward's (see transitBackend.Create).
+		stone.Transit = transitOwned
+	}
+	tomb, err := s.update(ctx, name, stone, rev)
 	if errors.Is(err, kms.ErrConflict) {
 		if _, _, gerr := s.get(ctx, name); errors.Is(gerr, kms.ErrNotFound) {
 			return gerr

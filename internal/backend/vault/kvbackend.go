@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -48,7 +47,7 @@ type kvRecords struct{ kv *kvStore }
 var _ keyring.Store = kvRecords{}
 
 func (r kvRecords) Create(ctx context.Context, name string, value []byte) error {
-	_, err := r.kv.create(ctx, name, kvRecord{Format: recordFormat, Sealed: base64.StdEncoding.EncodeToString(value)})
+	_, _, err := r.kv.create(ctx, name, kvRecord{Format: recordFormat, Sealed: base64.StdEncoding.EncodeToString(value)})
 	return err
 }
 
@@ -71,28 +70,23 @@ func (r kvRecords) Update(ctx context.Context, name string, value []byte, rev ui
 
 // Delete tombstones the current version, then deletes every version (see
 // kvStore.remove). If the final delete fails the record is restored, so
-// the destruction can be retried and no sealed material is left behind.
-//
-// The keyring checked its precondition on a revision it does not pass
-// down; the version read here may be newer when another node changed the
-// key in between (see the package documentation).
+// the destruction can be retried and no sealed material is left behind. A
+// KV object that is not a Keyward record is never deleted.
 func (r kvRecords) Delete(ctx context.Context, name string) error {
-	// An unreadable record may be destroyed too: its version is known.
 	rec, ver, err := r.kv.get(ctx, name)
-	if err != nil && !errors.Is(err, kms.ErrCorrupt) {
+	if err != nil {
 		return err
 	}
 	return r.kv.remove(ctx, name, rec, ver, nil, false)
 }
 
 // DeleteAt is Delete with the tombstone's check-and-set on rev, the
-// revision a caller checked a precondition on: a change made by another
-// node since then makes it fail with kms.ErrConflict (kms.ErrNotFound when
-// the record is gone). keyring.Destroy does not call it yet (see the
-// package documentation); it is here so that it can.
+// revision the keyring opened and checked: a change made by another node
+// since then makes it fail with kms.ErrConflict (kms.ErrNotFound when the
+// record is gone).
 func (r kvRecords) DeleteAt(ctx context.Context, name string, rev uint64) error {
 	rec, ver, err := r.kv.get(ctx, name)
-	if err != nil && !errors.Is(err, kms.ErrCorrupt) {
+	if err != nil {
 		return err
 	}
 	if ver != rev {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -96,7 +97,8 @@ func TestTLS(t *testing.T) {
 		cfg := testConfig(addr, "root", config.BackendVaultTransit, freshPrefix())
 		mod(cfg.Vault)
 		b := openT(t, cfg, Options{})
-		if _, err := b.Create(ctx, testMeta("k")); err != nil {
+		// One Transit mount for the three configurations: a key id each.
+		if _, err := b.Create(ctx, testMeta(strings.NewReplacer(" ", "-", "_", "-").Replace(name))); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if err := b.Health(ctx); err != nil {
@@ -110,5 +112,36 @@ func TestTLS(t *testing.T) {
 	cfg.Vault.CACert = "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n"
 	if _, err := Open(ctx, cfg, Options{}); !errors.Is(err, kms.ErrInvalidRequest) {
 		t.Fatalf("bad PEM: %v", err)
+	}
+}
+
+// TestCACertFileProbe: ca_cert paths are read with a bound, and every way
+// a path can fail gives one answer, so that a caller with kms:Configure
+// cannot use ca_cert to learn which files exist on the server (found as an
+// attack: the error named the file's OS error) or make the server read
+// /dev/zero into memory.
+func TestCACertFileProbe(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "hostname")
+	os.WriteFile(notPEM, []byte("db-prod-7\n"), 0o644)
+	unreadable := filepath.Join(dir, "shadow")
+	os.WriteFile(unreadable, []byte("root:*:"), 0o000)
+	big := filepath.Join(dir, "big.pem")
+	os.WriteFile(big, make([]byte, maxCACert+10), 0o644)
+	var answers []string
+	for _, path := range []string{notPEM, unreadable, big, filepath.Join(dir, "missing"), dir, "/dev/zero"} {
+		_, err := loadCA(path, slog.New(slog.DiscardHandler))
+		if !errors.Is(err, kms.ErrInvalidRequest) {
+			t.Fatalf("%s: err = %v, want ErrInvalidRequest", path, err)
+		}
+		if strings.Contains(err.Error(), path) || strings.Contains(err.Error(), "db-prod") {
+			t.Errorf("%s: the error names the file or its content: %v", path, err)
+		}
+		answers = append(answers, err.Error())
+	}
+	for _, a := range answers[1:] {
+		if a != answers[0] {
+			t.Errorf("answers differ between failing paths:\n%s\n%s", answers[0], a)
+		}
 	}
 }

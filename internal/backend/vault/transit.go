@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,9 @@ var (
 type metaEntry struct {
 	meta    kms.Metadata
 	version uint64
+	// owned: the record proves Keyward created the Transit key
+	// (ownsTransitKey); only then is the key used, rotated or deleted.
+	owned bool
 	// checked: when the version was last confirmed (unix nanoseconds);
 	// revalidating: set while one caller re-checks.
 	checked      atomic.Int64
@@ -59,50 +63,96 @@ func (b *transitBackend) lock(id string) *sync.Mutex {
 
 func (b *transitBackend) keyPath(id string) string { return b.mount + "/keys/" + id }
 
-// Create writes the KV record first, with cas=0: that write picks the one
-// winner among concurrent creators (on any node). Only the winner creates
-// the Transit key; if that fails, the record is deleted again.
+// Create claims the id, then makes the Transit key, and records that
+// Keyward made it:
+//
+//  1. the KV record, with cas=0 and Transit "creating": that write picks the
+//     one winner among concurrent creators on any node;
+//  2. the Transit key: if a key of that name already exists and Keyward
+//     cannot prove it is its own (see createTransitKey), nothing in Vault
+//     is changed, the record is removed again and the answer is
+//     kms.ErrConflict; another application's key is never touched;
+//  3. the record again, Transit "owned": from then on Keyward may rotate
+//     and, on destruction, delete that Transit key.
+//
+// If step 2 or 3 fails, Create undoes what it did (the Transit key only if
+// it created it in step 2).
 func (b *transitBackend) Create(ctx context.Context, meta kms.Metadata) (kms.Metadata, error) {
 	if err := kms.ValidateKeyID(meta.ID); err != nil {
 		return kms.Metadata{}, err
 	}
 	meta = meta.Clone()
 	meta.Version = 1
-	ver, err := b.kv.create(ctx, meta.ID, kvRecord{Format: recordFormat, Metadata: &meta})
+	id := meta.ID
+	ver, replaced, err := b.kv.create(ctx, id, kvRecord{Format: recordFormat, Metadata: &meta, Transit: transitCreating})
 	if err != nil {
 		return kms.Metadata{}, err
 	}
-	if err := b.createTransitKey(ctx, meta.ID); err != nil {
-		if perr := b.kv.purge(ctx, meta.ID); perr != nil {
-			b.kv.log.Error("vault: could not remove the record of a key whose creation failed", "key_id", meta.ID, "error", perr)
+	undo := func(cause error, deleteKey bool) (kms.Metadata, error) {
+		if deleteKey {
+			if err := b.deleteTransitKey(ctx, id); err != nil {
+				b.kv.log.Error("vault: could not delete the Transit key of a key whose creation failed", "key_id", id, "error", err)
+			}
 		}
-		return kms.Metadata{}, err
+		if err := b.kv.purge(ctx, id); err != nil {
+			b.kv.log.Error("vault: could not remove the record of a key whose creation failed", "key_id", id, "error", err)
+		}
+		return kms.Metadata{}, cause
 	}
-	b.put(meta, ver)
+	if err := b.createTransitKey(ctx, id, ownsTransitKey(replaced)); err != nil {
+		return undo(err, false)
+	}
+	ver, err = b.kv.update(ctx, id, kvRecord{Format: recordFormat, Metadata: &meta, Transit: transitOwned}, ver)
+	if err != nil {
+		return undo(err, true)
+	}
+	b.put(meta, ver, true)
 	return meta.Clone(), nil
 }
 
-// createTransitKey makes a fresh Transit key. A key already under that
-// name is a leftover of an interrupted destruction (this caller owns the
-// KV record, so no live key uses it): it is deleted first, because its
-// old versions would otherwise make the destroyed key's blobs decrypt
-// again under the new key.
-func (b *transitBackend) createTransitKey(ctx context.Context, id string) error {
+// createTransitKey makes a fresh Transit key for id. A key that already
+// has that name is someone else's unless leftoverOwned says the tombstone
+// Create took over owned it (a destruction of this id that deleted its
+// record but not its Transit key): such a leftover is deleted first,
+// because its old versions would otherwise make the destroyed key's blobs
+// decrypt again under the new key. Anything else is kms.ErrConflict, and
+// nothing in Vault changes. Vault answers the creation of an existing key
+// with a warning instead of an error: a key created by someone else
+// between the check and the creation is caught by that warning.
+func (b *transitBackend) createTransitKey(ctx context.Context, id string, leftoverOwned bool) error {
 	err := b.conn.call(ctx, http.MethodGet, b.keyPath(id), nil, nil)
 	switch {
-	case err == nil:
-		b.kv.log.Warn("vault: deleting a leftover Transit key before reusing its name", "key_id", id)
+	case err == nil && leftoverOwned:
+		b.kv.log.Warn("vault: deleting the Transit key left by an interrupted destruction of this key id", "key_id", id)
 		if err := b.deleteTransitKey(ctx, id); err != nil {
 			return err
 		}
+	case err == nil:
+		return b.foreignTransitKey(id)
 	case !isStatus(err, http.StatusNotFound, ""):
 		return err
 	}
-	return b.conn.call(ctx, http.MethodPut, b.keyPath(id), map[string]any{"type": "aes256-gcm96", "exportable": false}, nil)
+	var out struct {
+		Warnings []string `json:"warnings"`
+	}
+	if err := b.conn.call(ctx, http.MethodPut, b.keyPath(id), map[string]any{"type": "aes256-gcm96", "exportable": false}, &out); err != nil {
+		return err
+	}
+	for _, w := range out.Warnings {
+		if strings.Contains(w, "already existed") {
+			return b.foreignTransitKey(id)
+		}
+	}
+	return nil
+}
+
+func (b *transitBackend) foreignTransitKey(id string) error {
+	return fmt.Errorf("%w: a Transit key named %q already exists on mount %q and Keyward did not create it; Keyward never uses, changes or deletes a Transit key it did not create. Choose another key id, or give Keyward a mount of its own",
+		kms.ErrConflict, id, b.mount)
 }
 
 // deleteTransitKey allows deletion, then deletes. A key already gone is
-// fine.
+// fine. Callers have proven the key is Keyward's (ownsTransitKey).
 func (b *transitBackend) deleteTransitKey(ctx context.Context, id string) error {
 	err := b.conn.call(ctx, http.MethodPut, b.keyPath(id)+"/config", map[string]bool{"deletion_allowed": true}, nil)
 	if isStatus(err, http.StatusBadRequest, "no existing key") {
@@ -116,6 +166,12 @@ func (b *transitBackend) deleteTransitKey(ctx context.Context, id string) error 
 		return nil
 	}
 	return err
+}
+
+// errNotOwned refuses to use, rotate or delete the Transit key of a record
+// whose creation did not complete.
+func errNotOwned(id string) error {
+	return fmt.Errorf("%w: the creation of key %q did not complete, so Keyward cannot prove its Transit key is its own; schedule its deletion and create it again", kms.ErrConflict, id)
 }
 
 // Describe returns the metadata, from cache when warm.
@@ -169,6 +225,11 @@ func (b *transitBackend) Rotate(ctx context.Context, id string, precondition fun
 	mu := b.lock(id)
 	mu.Lock()
 	defer mu.Unlock()
+	if e, err := b.fresh(ctx, id); err != nil {
+		return kms.Metadata{}, err
+	} else if !e.owned {
+		return kms.Metadata{}, errNotOwned(id)
+	}
 	m, err := b.modify(ctx, id, func(m *kms.Metadata) error {
 		if err := precondition(m.Clone()); err != nil {
 			return err
@@ -218,7 +279,7 @@ func (b *transitBackend) modify(ctx context.Context, id string, change func(*kms
 			return kms.Metadata{}, err
 		}
 		meta.ID = id
-		ver, err := b.kv.update(ctx, id, kvRecord{Format: recordFormat, Metadata: &meta}, e.version)
+		ver, err := b.kv.update(ctx, id, kvRecord{Format: recordFormat, Metadata: &meta, Transit: ownership(e.owned)}, e.version)
 		if errors.Is(err, kms.ErrConflict) && attempt < 5 {
 			continue
 		}
@@ -226,7 +287,7 @@ func (b *transitBackend) modify(ctx context.Context, id string, change func(*kms
 			b.cache.Delete(id)
 			return kms.Metadata{}, err
 		}
-		b.put(meta, ver)
+		b.put(meta, ver, e.owned)
 		return meta.Clone(), nil
 	}
 }
@@ -235,7 +296,10 @@ func (b *transitBackend) modify(ctx context.Context, id string, change func(*kms
 // the key: a tombstone written with check-and-set on the version the
 // precondition saw (so a concurrent change or destruction on another node
 // makes this one fail instead of both succeeding), the Transit key
-// (deletion_allowed, then DELETE), and finally every KV version.
+// (deletion_allowed, then DELETE) if the record proves Keyward created it,
+// and finally every KV version. A KV object that is not a readable Keyward
+// record is refused (kms.ErrConflict) and nothing is deleted: Keyward only
+// deletes what it can prove it created.
 func (b *transitBackend) Destroy(ctx context.Context, id string, precondition func(kms.Metadata) error) error {
 	mu := b.lock(id)
 	mu.Lock()
@@ -246,19 +310,24 @@ func (b *transitBackend) Destroy(ctx context.Context, id string, precondition fu
 		if err == nil {
 			_, err = b.decode(id, rec)
 		}
-		switch {
-		case err == nil:
-			if precondition != nil {
-				if err := precondition(rec.Metadata.Clone()); err != nil {
-					return err
-				}
-			}
-		case errors.Is(err, kms.ErrCorrupt) && precondition == nil:
-			// An unreadable record can still be destroyed unconditionally.
-		default:
+		if errors.Is(err, kms.ErrCorrupt) {
+			return fmt.Errorf("%w: key %q: its KV record is not a record Keyward can read, and Keyward deletes only what it can prove is its own; inspect and remove it in Vault by hand: %w", kms.ErrConflict, id, err)
+		}
+		if err != nil {
 			return err
 		}
-		err = b.kv.remove(ctx, id, rec, ver, func() error { return b.deleteTransitKey(ctx, id) }, true)
+		if precondition != nil {
+			if err := precondition(rec.Metadata.Clone()); err != nil {
+				return err
+			}
+		}
+		deleteKey := func() error {
+			if !ownsTransitKey(rec) {
+				return nil // a creation that did not complete: its Transit key, if any, is not proven Keyward's
+			}
+			return b.deleteTransitKey(ctx, id)
+		}
+		err = b.kv.remove(ctx, id, rec, ver, deleteKey, true)
 		if errors.Is(err, kms.ErrConflict) && attempt < 5 {
 			continue // changed meanwhile: check the precondition again
 		}
@@ -266,11 +335,22 @@ func (b *transitBackend) Destroy(ctx context.Context, id string, precondition fu
 	}
 }
 
+// ownership is the kvRecord.Transit value of a record whose Transit key
+// is (owned) or is not yet proven (creating) Keyward's.
+func ownership(owned bool) string {
+	if owned {
+		return transitOwned
+	}
+	return transitCreating
+}
+
 // Wrap encrypts under the given key version in Transit, with aad as
 // associated data. The result is Transit's "vault:vN:..." ciphertext.
 func (b *transitBackend) Wrap(ctx context.Context, id string, ver uint32, plaintext, aad []byte) ([]byte, error) {
-	if _, err := b.load(ctx, id); err != nil {
+	if e, err := b.load(ctx, id); err != nil {
 		return nil, err
+	} else if !e.owned {
+		return nil, errNotOwned(id)
 	}
 	payload := transitPayload(plaintext, "", aad, ver)
 	defer clear(payload) // plaintext, in base64
@@ -296,8 +376,10 @@ func (b *transitBackend) Wrap(ctx context.Context, id string, ver uint32, plaint
 // version ("vault:v<ver>:"); anything Transit refuses is
 // kms.ErrInvalidCiphertext.
 func (b *transitBackend) Unwrap(ctx context.Context, id string, ver uint32, ciphertext, aad []byte) ([]byte, error) {
-	if _, err := b.load(ctx, id); err != nil {
+	if e, err := b.load(ctx, id); err != nil {
 		return nil, err
+	} else if !e.owned {
+		return nil, errNotOwned(id)
 	}
 	if !hasVersionPrefix(ciphertext, ver) || !printable(ciphertext) {
 		return nil, fmt.Errorf("%w: not a Transit ciphertext of key version %d", kms.ErrInvalidCiphertext, ver)
@@ -375,7 +457,7 @@ func (b *transitBackend) fresh(ctx context.Context, id string, old ...*metaEntry
 	if err != nil {
 		return nil, err
 	}
-	return b.put(meta, ver), nil
+	return b.put(meta, ver, ownsTransitKey(rec)), nil
 }
 
 // decode checks a record read for id.
@@ -386,8 +468,8 @@ func (b *transitBackend) decode(id string, rec kvRecord) (kms.Metadata, error) {
 	return *rec.Metadata, nil
 }
 
-func (b *transitBackend) put(meta kms.Metadata, ver uint64) *metaEntry {
-	e := &metaEntry{meta: meta.Clone(), version: ver}
+func (b *transitBackend) put(meta kms.Metadata, ver uint64, owned bool) *metaEntry {
+	e := &metaEntry{meta: meta.Clone(), version: ver, owned: owned}
 	e.checked.Store(b.now().UnixNano())
 	b.cache.Put(meta.ID, e)
 	return e
