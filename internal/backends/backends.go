@@ -87,17 +87,5 @@ func (r *Registry) HoldsKeys(ctx context.Context, cfg config.Config) (bool, erro
 	default:
 		return false, nil
 	}
-	entries, err := os.ReadDir(cfg.Local.KeyDir)
-	if os.IsNotExist(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	for _, e := range entries {
-		if filepath.Ext(e.Name()) == ".key" {
-			return true, nil
-		}
-	}
-	return false, nil
+	return local.HoldsKeys(cfg.Local.KeyDir)
 }

@@ -200,6 +200,27 @@ func isTempName(name string) bool {
 	return true
 }
 
+// HoldsKeys reports whether dir holds at least one key record (a
+// "<id>.key" regular file that starts with the record magic). A missing
+// directory holds none; files that only look like records do not count,
+// so a foreign "server.key" cannot make a directory look like Keyward's.
+func HoldsKeys(dir string) (bool, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), keySuffix)
+		if ok && ValidName(id) && e.Type().IsRegular() && hasRecordMagic(filepath.Join(dir, e.Name())) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func hasRecordMagic(path string) bool {
 	f, err := os.Open(path)
 	if err != nil {

@@ -553,6 +553,9 @@ func TestKeyDirAdoption(t *testing.T) {
 	if after := snapshot(host); !maps.Equal(before, after) {
 		t.Fatalf("a refused directory changed:\nbefore %v\nafter  %v", before, after)
 	}
+	if holds, err := HoldsKeys(host); err != nil || holds {
+		t.Errorf("HoldsKeys on a directory with a foreign server.key: %v %v", holds, err)
+	}
 
 	// A key directory of an older release (no marker): adopted; its
 	// records stay.
@@ -572,6 +575,9 @@ func TestKeyDirAdoption(t *testing.T) {
 	}
 	if e, err := s.Get(bg, "k1"); err != nil || string(e.Value) != "sealed" {
 		t.Fatalf("legacy record: %v", err)
+	}
+	if holds, err := HoldsKeys(legacy); err != nil || !holds {
+		t.Errorf("HoldsKeys on a key directory: %v %v", holds, err)
 	}
 	if _, err := os.Stat(filepath.Join(legacy, MarkerFile)); err != nil {
 		t.Errorf("legacy dir not marked: %v", err)
