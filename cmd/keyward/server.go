@@ -24,12 +24,11 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
-	"github.com/keyward/keyward/internal/backends"
+	"github.com/keyward/keyward/internal/backend"
 	"github.com/keyward/keyward/internal/certs"
 	"github.com/keyward/keyward/internal/fsutil"
 	"github.com/keyward/keyward/internal/httpapi"
 	"github.com/keyward/keyward/internal/iam"
-	"github.com/keyward/keyward/internal/kms"
 	"github.com/keyward/keyward/internal/lifecycle"
 	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/internal/sigv4"
@@ -200,7 +199,7 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 	met := metrics.New()
 	mgr := lifecycle.New(lifecycle.Options{
 		DataDir:                dataDir,
-		Backends:               &backends.Registry{DataDir: dataDir, Rand: rand.Reader, Now: now, Log: log},
+		Backends:               backend.Env{DataDir: dataDir, Rand: rand.Reader, Now: now, Log: log},
 		Now:                    now,
 		Rand:                   rand.Reader,
 		Log:                    log,
@@ -209,7 +208,7 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		AllowImmediateDeletion: f.allowImmediateDeletion,
 		Metrics:                met,
 	})
-	met.SetSource(metrics.ServiceSource(mgr.Acquire, func() (time.Duration, bool) { return vaultTokenTTL(mgr) }))
+	met.SetSource(metrics.ServiceSource(mgr.Acquire, mgr.Collector))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if f.iamFile != "" {
@@ -349,24 +348,6 @@ func logLevel(env []string) slog.Level {
 		}
 	}
 	return slog.LevelInfo
-}
-
-// vaultTokenTTL reads the token TTL of a running Vault backend (through the
-// metrics wrapper) for the metrics.
-func vaultTokenTTL(mgr *lifecycle.Manager) (time.Duration, bool) {
-	svc, release, err := mgr.Acquire()
-	if err != nil {
-		return 0, false
-	}
-	defer release()
-	b := svc.Backend()
-	if w, ok := b.(interface{ Inner() kms.Backend }); ok {
-		b = w.Inner()
-	}
-	if t, ok := b.(interface{ TokenTTL() (time.Duration, bool) }); ok {
-		return t.TokenTTL()
-	}
-	return 0, false
 }
 
 func hasEnv(env []string, key string) bool {

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	"github.com/keyward/keyward/internal/backends"
+	"github.com/keyward/keyward/internal/backend"
 	"github.com/keyward/keyward/internal/iam"
 	"github.com/keyward/keyward/internal/lifecycle"
 	"github.com/keyward/keyward/internal/metrics"
@@ -30,7 +30,7 @@ func BenchmarkRequestEndToEnd(b *testing.B) {
 	for _, route := range []string{"/kms/generate-data-key", "/kms/decrypt"} {
 		b.Run(route[5:], func(b *testing.B) {
 			dir := b.TempDir()
-			mgr := lifecycle.New(lifecycle.Options{DataDir: dir, Backends: &backends.Registry{DataDir: dir, Rand: rand.Reader, Now: time.Now},
+			mgr := lifecycle.New(lifecycle.Options{DataDir: dir, Backends: backend.Env{DataDir: dir, Rand: rand.Reader, Now: time.Now},
 				Now: time.Now, Rand: rand.Reader, Day: time.Hour, Metrics: metrics.New()})
 			mgr.Configure(context.Background(), []byte(`{"backend_type":"local","default_key_id":"dk"}`))
 			if err := mgr.Start(context.Background()); err != nil {

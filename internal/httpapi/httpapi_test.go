@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyward/keyward/internal/backends"
+	"github.com/keyward/keyward/internal/backend"
 	"github.com/keyward/keyward/internal/iam"
 	"github.com/keyward/keyward/internal/lifecycle"
 	"github.com/keyward/keyward/internal/metrics"
@@ -32,7 +32,7 @@ func newTestServerWith(t testing.TB, running bool, authz Authorizer) *Server {
 	dir := t.TempDir()
 	mgr := lifecycle.New(lifecycle.Options{
 		DataDir:  dir,
-		Backends: &backends.Registry{DataDir: dir, Rand: rand.Reader, Now: time.Now},
+		Backends: backend.Env{DataDir: dir, Rand: rand.Reader, Now: time.Now},
 		Now:      time.Now, Rand: rand.Reader, Day: time.Hour,
 	})
 	if running {

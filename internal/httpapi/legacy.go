@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/keyward/keyward/internal/cache"
 	"github.com/keyward/keyward/internal/kms"
 )
 
@@ -165,9 +164,6 @@ func (s *Server) legacyListKeys(c *call) error {
 	return nil
 }
 
-// cacheStatser is implemented by backends that cache (the keyring).
-type cacheStatser interface{ CacheStats() cache.Stats }
-
 // legacyStatus is RustFS's management status (POST /kms/status).
 func (s *Server) legacyStatus(c *call) error {
 	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
@@ -193,8 +189,8 @@ func (s *Server) legacyStatus(c *call) error {
 		resp.BackendStatus = "healthy"
 	}
 	if svc, release, err := s.opts.Manager.Acquire(); err == nil {
-		if cs, ok := svc.Backend().(cacheStatser); ok && st.Config.EnableCache {
-			x := cs.CacheStats()
+		if st.Config.EnableCache {
+			x := svc.Engine().CacheStats()
 			resp.CacheStats = &cacheStats{x.Hits, x.Misses, x.Entries, x.Evictions}
 		}
 		release()

@@ -1,24 +1,32 @@
-// Package keyring implements kms.Backend for backends that keep key material
-// themselves, sealed: the local key directory and Vault KV. Each key is one
-// record in a Store; the record holds the metadata and every key version's
-// material, and is sealed by a Sealer with the key id bound as associated
-// data, so the Store only ever sees sealed bytes and records cannot be
-// swapped between ids.
+// Package keyring is Keyward's one metadata engine: it keeps every key's
+// record (metadata, versions, the material's state) for every backend, and
+// leaves the key material to a Material. Backends differ only in three
+// parts they hand to New:
 //
-// Unsealed records are cached (bounded, with a TTL) so that the hot path
-// (wrap and unwrap of data keys) needs no Store or Sealer round trip. Cached
-// material is wiped when it leaves the cache.
+//   - a Store that keeps sealed records by name (a directory of files,
+//     Vault KV v2), and knows nothing about cryptography;
+//   - a Sealer that seals records under a key-encryption key the Store
+//     never sees (Argon2id/AES-GCM in process, a Vault Transit key), with
+//     the key id bound as associated data so records cannot be swapped;
+//   - a Material that keeps the key material: SealedMaterial (random
+//     AES-256 keys kept in the record) or Vault Transit keys that never
+//     leave Vault.
+//
+// The Keyring caches opened records (bounded, with a TTL) so that the hot
+// path (wrap and unwrap of data keys) makes no Store or Sealer round trip,
+// re-checks a cached record's revision against the Store every Revalidate
+// interval (so that changes made by other nodes sharing the store are
+// seen), serializes read-modify-write cycles per key in the process and
+// relies on the Store's check-and-set across processes. Cached material is
+// wiped when it leaves the cache.
 package keyring
 
 import (
+	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,19 +35,11 @@ import (
 	"github.com/keyward/keyward/internal/kms"
 )
 
-// materialSize is the size of every master key version (AES-256).
-const materialSize = 32
-
-// nonceSize is the AES-GCM nonce size used by Wrap.
-const nonceSize = 12
-
 // Options configure a Keyring.
 type Options struct {
-	Store  Store
-	Sealer Sealer
-	// Rand is the source of key material and nonces (crypto/rand.Reader in
-	// production; injected so tests can use known vectors).
-	Rand io.Reader
+	Store    Store
+	Sealer   Sealer
+	Material Material
 	// Now is the clock.
 	Now func() time.Time
 	// CacheEntries and CacheTTL bound the cache; zero disables it.
@@ -51,15 +51,24 @@ type Options struct {
 	// stays cached for CacheTTL. Zero: never (a store only this process
 	// writes, such as the local key directory).
 	Revalidate time.Duration
+	// Health checks that the backend answers; nil means a one-name List
+	// of the Store.
+	Health func(context.Context) error
+	// Close releases what the backend holds (a Vault connection, a
+	// key-encryption key); called once by Keyring.Close. May be nil.
+	Close func() error
 }
 
-// Keyring is a kms.Backend over a Store of sealed records.
+// Keyring keeps key records in a Store and implements kms.Engine.
 type Keyring struct {
-	store  Store
-	sealer Sealer
-	rand   io.Reader
-	now    func() time.Time
-	cache  *cache.Cache[string, *unsealed]
+	store    Store
+	sealer   Sealer
+	material Material
+	now      func() time.Time
+	cache    *cache.Cache[string, *openRecord]
+	health   func(context.Context) error
+	close    func() error
+	closed   sync.Once
 	// revalidate: see Options.Revalidate.
 	revalidate time.Duration
 
@@ -69,45 +78,35 @@ type Keyring struct {
 	locks [64]sync.Mutex
 }
 
-var _ kms.Backend = (*Keyring)(nil)
+var _ kms.Engine = (*Keyring)(nil)
 
 // New returns a Keyring.
 func New(o Options) *Keyring {
-	return &Keyring{
-		store:  o.Store,
-		sealer: o.Sealer,
-		rand:   o.Rand,
-		now:    o.Now,
-		cache:  cache.New[string, *unsealed](o.CacheEntries, o.CacheTTL, o.Now, (*unsealed).wipe),
-		seed:   maphash.MakeSeed(),
-
+	k := &Keyring{
+		store:      o.Store,
+		sealer:     o.Sealer,
+		material:   o.Material,
+		now:        o.Now,
+		cache:      cache.New[string, *openRecord](o.CacheEntries, o.CacheTTL, o.Now, (*openRecord).wipe),
+		health:     o.Health,
+		close:      o.Close,
 		revalidate: o.Revalidate,
+		seed:       maphash.MakeSeed(),
 	}
+	if k.health == nil {
+		k.health = func(ctx context.Context) error { _, _, err := k.store.List(ctx, "", 1); return err }
+	}
+	return k
 }
 
-// record is the sealed plaintext of one key. Its JSON encoding is the
-// record format version 1 (see docs/local-key-files.md).
-type record struct {
-	Format   int          `json:"format"`
-	Metadata kms.Metadata `json:"metadata"`
-	Versions []version    `json:"versions"`
-}
-
-type version struct {
-	Version  uint32    `json:"version"`
-	Material []byte    `json:"material"`
-	Created  time.Time `json:"created"`
-}
-
-const recordFormat = 1
-
-// unsealed is a cached, opened record. mu guards the material against being
-// wiped (on eviction) while an operation is using it.
-type unsealed struct {
+// openRecord is an opened record, as cached. mu guards the material against
+// being wiped (on eviction) while an operation is using it.
+type openRecord struct {
 	mu       sync.RWMutex
 	wiped    bool
 	meta     kms.Metadata
-	versions map[uint32]*versionKey
+	state    string // Record.MaterialState
+	versions map[uint32]*Version
 	revision uint64
 
 	// checked is when the revision was last confirmed against the store
@@ -116,59 +115,85 @@ type unsealed struct {
 	revalidating atomic.Bool
 }
 
-func (u *unsealed) wipe() {
-	u.mu.Lock()
-	for _, v := range u.versions {
-		clear(v.material)
-		v.aead = nil // unwipeable (see versionKey): let it go at least
+func (o *openRecord) wipe() {
+	o.mu.Lock()
+	for _, v := range o.versions {
+		v.wipe()
 	}
-	u.wiped = true
-	u.mu.Unlock()
-}
-
-func recordAAD(id string) []byte {
-	return append([]byte("keyward/key-record/v1\x00"), id...)
+	o.wiped = true
+	o.mu.Unlock()
 }
 
 func (k *Keyring) lock(id string) *sync.Mutex {
 	return &k.locks[maphash.String(k.seed, id)%uint64(len(k.locks))]
 }
 
-// Create makes a key with fresh version 1 material.
+func (k *Keyring) today() time.Time { return k.now().UTC().Truncate(time.Microsecond) }
+
+// Create makes a key with version 1. Material kept in the record is made
+// before the record is written; material the backend keeps is made after
+// the record has claimed the id (Material.Commit), and if that fails the
+// record is removed again.
 func (k *Keyring) Create(ctx context.Context, meta kms.Metadata) (kms.Metadata, error) {
-	material := make([]byte, materialSize)
-	if _, err := io.ReadFull(k.rand, material); err != nil {
-		return kms.Metadata{}, fmt.Errorf("keyring: reading randomness: %w", err)
+	material, err := k.material.NewVersion(ctx)
+	if err != nil {
+		return kms.Metadata{}, err
 	}
 	defer clear(material)
 	meta = meta.Clone()
 	meta.Version = 1
-	rec := record{Format: recordFormat, Metadata: meta, Versions: []version{{Version: 1, Material: material, Created: meta.CreationDate}}}
+	rec := Record{Format: RecordFormat, Metadata: meta, Versions: []RecordVersion{{Version: 1, Material: material, Created: meta.CreationDate}}}
 	sealed, err := k.seal(ctx, &rec)
 	if err != nil {
 		return kms.Metadata{}, err
 	}
-	if err := k.store.Create(ctx, meta.ID, sealed); err != nil {
+	rev, err := k.store.Create(ctx, meta.ID, sealed)
+	if err != nil {
 		return kms.Metadata{}, err
 	}
+	if k.material.InRecord() {
+		k.cacheRecord(&rec, rev)
+		return meta, nil
+	}
+	state, err := k.material.Commit(ctx, meta.ID, 1, rec.MaterialState)
+	if err != nil {
+		return kms.Metadata{}, k.undoCreate(ctx, meta.ID, rev, err, "")
+	}
+	if state != rec.MaterialState {
+		rec.MaterialState = state
+		if sealed, err = k.seal(ctx, &rec); err == nil {
+			_, err = k.store.Update(ctx, meta.ID, sealed, rev)
+		}
+		if err != nil {
+			return kms.Metadata{}, k.undoCreate(ctx, meta.ID, rev, err, state)
+		}
+		rev++
+	}
+	k.cacheRecord(&rec, rev)
 	return meta, nil
+}
+
+// undoCreate removes a record whose material could not be made or
+// recorded, destroying the material made for it (state says what the
+// backend made). The cause is returned; a failure to undo is wrapped
+// into it, so the caller learns the key may be half made.
+func (k *Keyring) undoCreate(ctx context.Context, id string, rev uint64, cause error, state string) error {
+	err := k.store.Delete(ctx, id, rev, func() error { return k.material.Destroy(ctx, id, state) })
+	if err != nil {
+		return fmt.Errorf("%w (and removing the half-made key failed: %v)", cause, err)
+	}
+	return cause
 }
 
 // Describe returns the metadata, from cache when warm.
 func (k *Keyring) Describe(ctx context.Context, id string) (kms.Metadata, error) {
-	return k.metadata(ctx, id)
-}
-
-// metadata returns a copy of the key's metadata, wiping the material when
-// the record did not go into the cache.
-func (k *Keyring) metadata(ctx context.Context, id string) (kms.Metadata, error) {
-	u, owned, err := k.load(ctx, id, true)
+	o, owned, err := k.load(ctx, id, true)
 	if err != nil {
 		return kms.Metadata{}, err
 	}
-	meta := u.meta.Clone()
+	meta := o.meta.Clone()
 	if owned {
-		u.wipe()
+		o.wipe()
 	}
 	return meta, nil
 }
@@ -183,7 +208,7 @@ func (k *Keyring) List(ctx context.Context, after string, limit int) (kms.ListPa
 	page := kms.ListPage{More: more}
 	for _, name := range names {
 		page.Last = name
-		meta, err := k.metadata(ctx, name)
+		meta, err := k.Describe(ctx, name)
 		switch {
 		case err == nil:
 			page.Keys = append(page.Keys, meta)
@@ -200,77 +225,110 @@ func (k *Keyring) List(ctx context.Context, after string, limit int) (kms.ListPa
 // Update changes metadata with check-and-set, retrying when another writer
 // got in between.
 func (k *Keyring) Update(ctx context.Context, id string, change func(*kms.Metadata) error) (kms.Metadata, error) {
-	return k.modify(ctx, id, func(rec *record) error { return change(&rec.Metadata) })
-}
-
-// Rotate adds a new key version with fresh material and makes it current,
-// if precondition (checked on the fresh record) allows.
-func (k *Keyring) Rotate(ctx context.Context, id string, precondition func(kms.Metadata) error) (kms.Metadata, error) {
-	return k.modify(ctx, id, func(rec *record) error {
-		if err := precondition(rec.Metadata); err != nil {
+	meta, _, err := k.modify(ctx, id, func(rec *Record) error {
+		before := rec.Metadata
+		if err := change(&rec.Metadata); err != nil {
 			return err
 		}
-		material := make([]byte, materialSize)
-		if _, err := io.ReadFull(k.rand, material); err != nil {
-			return fmt.Errorf("keyring: reading randomness: %w", err)
+		if rec.Metadata.ID != before.ID || rec.Metadata.Version != before.Version || !rec.Metadata.RotationDate.Equal(before.RotationDate) {
+			return fmt.Errorf("keyring: key %q: its id and versions change only through Create and Rotate", id)
 		}
-		now := k.now().UTC().Truncate(time.Microsecond)
-		next := rec.Metadata.Version + 1
-		rec.Versions = append(rec.Versions, version{Version: next, Material: material, Created: now})
-		rec.Metadata.Version = next
-		rec.Metadata.RotationDate = now
 		return nil
 	})
+	return meta, err
 }
 
-func (k *Keyring) modify(ctx context.Context, id string, change func(*record) error) (kms.Metadata, error) {
+// Rotate adds a new key version and makes it current, if precondition
+// (checked on the freshly read record, in the same check-and-set) allows:
+// two nodes that see one rotation due make one rotation. Material the
+// backend keeps is made after the record names the new version; should
+// that fail, the record already names it, and the Material completes it
+// when the version is first used (see Material.Commit).
+func (k *Keyring) Rotate(ctx context.Context, id string, precondition func(kms.Metadata) error) (kms.Metadata, error) {
+	meta, rec, err := k.modify(ctx, id, func(rec *Record) error {
+		if err := k.material.Usable(id, rec.MaterialState); err != nil {
+			return err
+		}
+		if err := precondition(rec.Metadata.Clone()); err != nil {
+			return err
+		}
+		material, err := k.material.NewVersion(ctx)
+		if err != nil {
+			return err
+		}
+		now, next := k.today(), rec.Metadata.Version+1
+		rec.Versions = append(rec.Versions, RecordVersion{Version: next, Material: material, Created: now})
+		rec.Metadata.Version, rec.Metadata.RotationDate = next, now
+		return nil
+	})
+	if err != nil {
+		return kms.Metadata{}, err
+	}
+	if k.material.InRecord() {
+		return meta, nil
+	}
+	if _, err := k.material.Commit(ctx, id, meta.Version, rec.MaterialState); err != nil {
+		return kms.Metadata{}, err
+	}
+	return meta, nil
+}
+
+// modify is the check-and-set loop. It returns the metadata and the
+// (wiped) record as written.
+func (k *Keyring) modify(ctx context.Context, id string, change func(*Record) error) (kms.Metadata, Record, error) {
 	mu := k.lock(id)
 	mu.Lock()
 	defer mu.Unlock()
 	for attempt := 0; ; attempt++ {
 		entry, err := k.store.Get(ctx, id)
 		if err != nil {
-			return kms.Metadata{}, err
+			return kms.Metadata{}, Record{}, err
 		}
 		rec, err := k.open(ctx, id, entry.Value)
 		if err != nil {
-			return kms.Metadata{}, err
+			return kms.Metadata{}, Record{}, err
 		}
 		if err := change(&rec); err != nil {
 			rec.wipe()
-			return kms.Metadata{}, err
+			return kms.Metadata{}, Record{}, err
 		}
 		sealed, err := k.seal(ctx, &rec)
 		meta := rec.Metadata.Clone()
-		rec.wipe()
 		if err != nil {
-			return kms.Metadata{}, err
+			rec.wipe()
+			return kms.Metadata{}, Record{}, err
 		}
-		err = k.store.Update(ctx, id, sealed, entry.Revision)
-		k.cache.Delete(id)
+		rev, err := k.store.Update(ctx, id, sealed, entry.Revision)
+		if err == nil {
+			k.cacheRecord(&rec, rev)
+		} else {
+			k.cache.Delete(id)
+		}
+		rec.wipe()
 		if errors.Is(err, kms.ErrConflict) && attempt < 5 {
 			continue
 		}
 		if err != nil {
-			return kms.Metadata{}, err
+			return kms.Metadata{}, Record{}, err
 		}
-		return meta, nil
+		return meta, rec, nil
 	}
 }
 
-// Destroy deletes the record and forgets the cached material. The record
-// is always read and opened first: Keyward deletes only what it can prove
-// is its own record of this id (it opens under this keyring's sealer, with
-// the id bound). A record that does not open (damaged, foreign, or sealed
-// under another master key) is refused with kms.ErrConflict and left for an
-// operator to look at, never deleted by an API call. The precondition, if
-// any, is checked on that freshly read record, and a store shared by
-// several nodes deletes only the revision it checked, so a change made
-// elsewhere in between wins.
+// Destroy deletes the key: its record, and what the backend keeps of its
+// material. The record is always read and opened first: Keyward deletes
+// only what it can prove is its own record of this id (it opens under this
+// keyring's sealer, with the id bound). A record that does not open
+// (damaged, foreign, or sealed under another key) is refused with
+// kms.ErrConflict and left for an operator to look at, never deleted by an
+// API call. The precondition, if any, is checked on that freshly read
+// record, and the Store deletes only the revision checked, so a change
+// made meanwhile on another node wins.
 func (k *Keyring) Destroy(ctx context.Context, id string, precondition func(kms.Metadata) error) error {
 	mu := k.lock(id)
 	mu.Lock()
 	defer mu.Unlock()
+	defer k.cache.Delete(id)
 	entry, err := k.store.Get(ctx, id)
 	if err != nil {
 		return unopenable(id, err)
@@ -285,172 +343,137 @@ func (k *Keyring) Destroy(ctx context.Context, id string, precondition func(kms.
 			return err
 		}
 	}
-	if rd, ok := k.store.(RevisionDeleter); ok {
-		err = rd.DeleteAt(ctx, id, entry.Revision)
-	} else {
-		err = k.store.Delete(ctx, id)
+	var destroyMaterial func() error
+	if !k.material.InRecord() {
+		destroyMaterial = func() error { return k.material.Destroy(ctx, id, rec.MaterialState) }
 	}
-	k.cache.Delete(id)
-	return err
+	return k.store.Delete(ctx, id, entry.Revision, destroyMaterial)
 }
 
 // unopenable turns kms.ErrCorrupt from reading a record to destroy into a
 // refusal that says why nothing was deleted.
 func unopenable(id string, err error) error {
 	if errors.Is(err, kms.ErrCorrupt) {
-		return fmt.Errorf("%w: key %q: its record cannot be opened (damaged, foreign, or sealed under another master key), and Keyward deletes only records it can prove are its own; inspect and remove it by hand: %w",
+		return fmt.Errorf("%w: key %q: its record cannot be opened (damaged, foreign, or sealed under another key), and Keyward deletes only records it can prove are its own; inspect and remove it by hand: %w",
 			kms.ErrConflict, id, err)
 	}
 	return err
 }
 
-// Wrap seals plaintext with AES-256-GCM under the key version's material:
-// output is nonce || ciphertext || tag.
+// Wrap encrypts plaintext under the key version.
 func (k *Keyring) Wrap(ctx context.Context, id string, ver uint32, plaintext, aad []byte) ([]byte, error) {
-	nonce := make([]byte, nonceSize, nonceSize+len(plaintext)+16)
-	if _, err := io.ReadFull(k.rand, nonce); err != nil {
-		return nil, fmt.Errorf("keyring: reading randomness: %w", err)
-	}
 	var out []byte
-	err := k.withAEAD(ctx, id, ver, func(a cipher.AEAD) error {
-		out = a.Seal(nonce, nonce, plaintext, aad)
-		return nil
+	err := k.withVersion(ctx, id, ver, func(v *Version) (err error) {
+		out, err = k.material.Wrap(ctx, v, plaintext, aad)
+		return err
 	})
 	return out, err
 }
 
 // Unwrap opens what Wrap made.
 func (k *Keyring) Unwrap(ctx context.Context, id string, ver uint32, ciphertext, aad []byte) ([]byte, error) {
-	if len(ciphertext) < nonceSize+16 {
-		return nil, fmt.Errorf("%w: ciphertext too short", kms.ErrInvalidCiphertext)
-	}
 	var out []byte
-	err := k.withAEAD(ctx, id, ver, func(a cipher.AEAD) error {
-		var err error
-		out, err = a.Open(nil, ciphertext[:nonceSize], ciphertext[nonceSize:], aad)
-		if err != nil {
-			return fmt.Errorf("%w: authentication failed (tampered blob or wrong encryption context)", kms.ErrInvalidCiphertext)
-		}
-		return nil
+	err := k.withVersion(ctx, id, ver, func(v *Version) (err error) {
+		out, err = k.material.Unwrap(ctx, v, ciphertext, aad)
+		return err
 	})
 	return out, err
 }
 
-// withAEAD runs f with an AES-GCM AEAD for the key version. A cached
-// entry's read lock is held meanwhile so the material cannot be wiped
-// underneath; an entry evicted between lookup and lock is looked up again,
-// and after a few such races the record is loaded privately.
-func (k *Keyring) withAEAD(ctx context.Context, id string, ver uint32, f func(cipher.AEAD) error) error {
+// withVersion runs f with a key version. A cached record's read lock is
+// held meanwhile so its material cannot be wiped underneath; a record
+// evicted between lookup and lock is looked up again, and after a few such
+// races the record is loaded privately.
+func (k *Keyring) withVersion(ctx context.Context, id string, ver uint32, f func(*Version) error) error {
+	if !k.material.InRecord() {
+		// Nothing in the record is wiped: use it without holding its lock.
+		// A backend call (a Transit round trip) made under the read lock
+		// would make an eviction of the record wait for it, and every new
+		// caller of the key wait behind that eviction.
+		o, _, err := k.load(ctx, id, true)
+		if err != nil {
+			return err
+		}
+		return o.use(k.material, ver, f)
+	}
 	for attempt := 0; ; attempt++ {
-		u, owned, err := k.load(ctx, id, attempt < 3)
+		o, owned, err := k.load(ctx, id, attempt < 3)
 		if err != nil {
 			return err
 		}
 		if owned {
-			err = u.useAEAD(ver, f)
-			u.wipe()
+			err = o.use(k.material, ver, f)
+			o.wipe()
 			return err
 		}
-		u.mu.RLock()
-		if u.wiped {
-			u.mu.RUnlock()
+		o.mu.RLock()
+		if o.wiped {
+			o.mu.RUnlock()
 			continue
 		}
-		err = u.useAEAD(ver, f)
-		u.mu.RUnlock()
+		err = o.use(k.material, ver, f)
+		o.mu.RUnlock()
 		return err
 	}
 }
 
-// useAEAD runs f with the AEAD of a version's material. The caller
-// guarantees the material is not wiped meanwhile.
-func (u *unsealed) useAEAD(ver uint32, f func(cipher.AEAD) error) error {
-	v, ok := u.versions[ver]
+// use runs f with a version of the record. The caller guarantees the
+// material is not wiped meanwhile.
+func (o *openRecord) use(m Material, ver uint32, f func(*Version) error) error {
+	if err := m.Usable(o.meta.ID, o.state); err != nil {
+		return err
+	}
+	v, ok := o.versions[ver]
 	if !ok {
 		return fmt.Errorf("%w: the blob names key version %d, which the key does not have", kms.ErrInvalidCiphertext, ver)
 	}
-	aead, err := v.aeadOnce()
-	if err != nil {
-		return err
-	}
-	return f(aead)
+	return f(v)
 }
 
-// versionKey is one version's material and its AES-GCM, built on first use
-// and kept while the record is.
-//
-// Go's AES and GCM keep the expanded key schedule and the GHASH key in
-// opaque structures that cannot be wiped. Built per call, as Keyward did
-// at first, every request left one such copy of key-derived state in freed
-// heap memory until the garbage collector reused it (tens of thousands a
-// second under load), and paid 1.2 KB and two allocations for it. Built
-// once per cached version there is one copy, alive exactly as long as the
-// cached record, whose raw material is wiped on eviction.
-type versionKey struct {
-	material []byte
-	once     sync.Once
-	aead     cipher.AEAD
-	err      error
-}
-
-func (v *versionKey) aeadOnce() (cipher.AEAD, error) {
-	v.once.Do(func() {
-		block, err := aes.NewCipher(v.material)
-		if err != nil {
-			v.err = fmt.Errorf("keyring: %w", err)
-			return
-		}
-		if v.aead, err = cipher.NewGCM(block); err != nil {
-			v.err = fmt.Errorf("keyring: %w", err)
-		}
-	})
-	return v.aead, v.err
-}
-
-// load returns the unsealed record: from the cache when useCache and warm,
+// load returns the opened record: from the cache when useCache and warm,
 // else from the store. owned is true when the record is not shared through
 // the cache: the caller must wipe it when done.
-func (k *Keyring) load(ctx context.Context, id string, useCache bool) (u *unsealed, owned bool, err error) {
+func (k *Keyring) load(ctx context.Context, id string, useCache bool) (o *openRecord, owned bool, err error) {
 	if useCache {
-		if u, ok := k.cache.Get(id); ok {
-			if !k.due(u) {
-				return u, false, nil
+		if o, ok := k.cache.Get(id); ok {
+			if !k.due(o) {
+				return o, false, nil
 			}
 			// One caller re-checks the revision; the others keep using the
 			// entry meanwhile (stale by at most one store round trip).
-			if u.revalidating.CompareAndSwap(false, true) {
-				fresh, err := k.revalidated(ctx, id, u)
-				u.revalidating.Store(false)
+			if o.revalidating.CompareAndSwap(false, true) {
+				fresh, err := k.revalidated(ctx, id, o)
+				o.revalidating.Store(false)
 				return fresh, false, err
 			}
-			return u, false, nil
+			return o, false, nil
 		}
 	}
 	entry, err := k.store.Get(ctx, id)
 	if err != nil {
 		return nil, false, err
 	}
-	u, err = k.unseal(ctx, id, entry)
+	o, err = k.openEntry(ctx, id, entry)
 	if err != nil {
 		return nil, false, err
 	}
 	if useCache && k.cache.Enabled() {
-		k.cache.Put(id, u)
-		return u, false, nil
+		k.cache.Put(id, o)
+		return o, false, nil
 	}
-	return u, true, nil
+	return o, true, nil
 }
 
-// due reports whether a cached entry must be re-checked against the store.
-func (k *Keyring) due(u *unsealed) bool {
-	return k.revalidate > 0 && k.now().UnixNano()-u.checked.Load() >= int64(k.revalidate)
+// due reports whether a cached record must be re-checked against the store.
+func (k *Keyring) due(o *openRecord) bool {
+	return k.revalidate > 0 && k.now().UnixNano()-o.checked.Load() >= int64(k.revalidate)
 }
 
-// revalidated compares a cached entry's revision with the store: unchanged,
-// the entry stays; changed, the record is opened again and replaces it;
-// gone, the entry is dropped. A store error is returned: a node that cannot
+// revalidated compares a cached record's revision with the store:
+// unchanged, it stays; changed, the record is opened again and replaces it;
+// gone, it is dropped. A store error is returned: a node that cannot
 // confirm a key's state must not keep serving it.
-func (k *Keyring) revalidated(ctx context.Context, id string, u *unsealed) (*unsealed, error) {
+func (k *Keyring) revalidated(ctx context.Context, id string, o *openRecord) (*openRecord, error) {
 	entry, err := k.store.Get(ctx, id)
 	if err != nil {
 		// Gone, or unconfirmable (store unreachable): either way the cached
@@ -459,11 +482,11 @@ func (k *Keyring) revalidated(ctx context.Context, id string, u *unsealed) (*uns
 		k.cache.Delete(id)
 		return nil, err
 	}
-	if entry.Revision == u.revision {
-		u.checked.Store(k.now().UnixNano())
-		return u, nil
+	if entry.Revision == o.revision {
+		o.checked.Store(k.now().UnixNano())
+		return o, nil
 	}
-	fresh, err := k.unseal(ctx, id, entry)
+	fresh, err := k.openEntry(ctx, id, entry)
 	if err != nil {
 		return nil, err
 	}
@@ -471,76 +494,59 @@ func (k *Keyring) revalidated(ctx context.Context, id string, u *unsealed) (*uns
 	return fresh, nil
 }
 
-// unseal opens a stored entry into a (not yet cached) unsealed record.
-func (k *Keyring) unseal(ctx context.Context, id string, entry Entry) (*unsealed, error) {
+// openEntry opens a stored entry into a (not yet cached) record.
+func (k *Keyring) openEntry(ctx context.Context, id string, entry Entry) (*openRecord, error) {
 	rec, err := k.open(ctx, id, entry.Value)
 	if err != nil {
 		return nil, err
 	}
-	u := &unsealed{meta: rec.Metadata, revision: entry.Revision, versions: make(map[uint32]*versionKey, len(rec.Versions))}
+	return k.newOpenRecord(&rec, entry.Revision), nil
+}
+
+// newOpenRecord makes an open record of rec at revision rev; it takes over
+// rec's material.
+func (k *Keyring) newOpenRecord(rec *Record, rev uint64) *openRecord {
+	id := rec.Metadata.ID
+	o := &openRecord{meta: rec.Metadata.Clone(), state: rec.MaterialState, revision: rev, versions: make(map[uint32]*Version, len(rec.Versions))}
 	for _, v := range rec.Versions {
-		u.versions[v.Version] = &versionKey{material: v.Material}
+		o.versions[v.Version] = &Version{KeyID: id, Number: v.Version, State: rec.MaterialState, material: v.Material}
 	}
-	u.checked.Store(k.now().UnixNano())
-	return u, nil
+	o.checked.Store(k.now().UnixNano())
+	return o
 }
 
-func (k *Keyring) seal(ctx context.Context, rec *record) ([]byte, error) {
-	plain, err := json.Marshal(rec)
+// cacheRecord caches a record this keyring just wrote (at revision rev),
+// so that the next use of the key needs no store read or unsealing. The
+// record keeps its material (wiped by its owner); the cache gets a copy.
+func (k *Keyring) cacheRecord(rec *Record, rev uint64) {
+	if !k.cache.Enabled() {
+		return
+	}
+	cp := *rec
+	cp.Versions = make([]RecordVersion, len(rec.Versions))
+	for i, v := range rec.Versions {
+		cp.Versions[i] = RecordVersion{Version: v.Version, Created: v.Created, Material: bytes.Clone(v.Material)}
+	}
+	k.cache.Put(rec.Metadata.ID, k.newOpenRecord(&cp, rev))
+}
+
+func (k *Keyring) seal(ctx context.Context, rec *Record) ([]byte, error) {
+	plain, err := rec.Encode()
 	if err != nil {
-		return nil, fmt.Errorf("keyring: encoding record: %w", err)
+		return nil, err
 	}
 	defer clear(plain)
-	return k.sealer.Seal(ctx, plain, recordAAD(rec.Metadata.ID))
+	return k.sealer.Seal(ctx, plain, RecordAAD(rec.Metadata.ID))
 }
 
-// open unseals and checks a record. Anything wrong with it is ErrCorrupt:
-// a damaged, foreign or swapped record is reported, never used.
-func (k *Keyring) open(ctx context.Context, id string, sealed []byte) (record, error) {
-	plain, err := k.sealer.Open(ctx, sealed, recordAAD(id))
+// open unseals and checks a record.
+func (k *Keyring) open(ctx context.Context, id string, sealed []byte) (Record, error) {
+	plain, err := k.sealer.Open(ctx, sealed, RecordAAD(id))
 	if err != nil {
-		return record{}, err
+		return Record{}, err
 	}
 	defer clear(plain)
-	var rec record
-	if err := json.Unmarshal(plain, &rec); err != nil {
-		return record{}, fmt.Errorf("%w: key %q: record does not decode", kms.ErrCorrupt, id)
-	}
-	if err := rec.check(id); err != nil {
-		rec.wipe()
-		return record{}, err
-	}
-	return rec, nil
-}
-
-func (r *record) check(id string) error {
-	bad := func(why string) error { return fmt.Errorf("%w: key %q: %s", kms.ErrCorrupt, id, why) }
-	if r.Format != recordFormat {
-		return bad(fmt.Sprintf("unknown record format %d", r.Format))
-	}
-	if r.Metadata.ID != id {
-		return bad("record belongs to another key id")
-	}
-	if len(r.Versions) == 0 {
-		return bad("no key versions")
-	}
-	found := false
-	for i, v := range r.Versions {
-		if len(v.Material) != materialSize || v.Version == 0 || (i > 0 && v.Version <= r.Versions[i-1].Version) {
-			return bad("bad key version")
-		}
-		found = found || v.Version == r.Metadata.Version
-	}
-	if !found {
-		return bad("current version missing")
-	}
-	return nil
-}
-
-func (r *record) wipe() {
-	for _, v := range r.Versions {
-		clear(v.Material)
-	}
+	return decodeRecord(id, plain, k.material.InRecord())
 }
 
 // ClearCache drops and wipes every cached record.
@@ -549,17 +555,17 @@ func (k *Keyring) ClearCache() { k.cache.Clear() }
 // CacheStats reports cache counters.
 func (k *Keyring) CacheStats() cache.Stats { return k.cache.Stats() }
 
-// Health checks that the store answers.
-func (k *Keyring) Health(ctx context.Context) error {
-	_, _, err := k.store.List(ctx, "", 1)
-	return err
-}
+// Health checks that the backend answers.
+func (k *Keyring) Health(ctx context.Context) error { return k.health(ctx) }
 
-// Close wipes the cache and closes the sealer when it can be closed.
+// Close wipes the cache and releases the backend.
 func (k *Keyring) Close() error {
 	k.cache.Clear()
-	if c, ok := k.sealer.(interface{ Close() }); ok {
-		c.Close()
-	}
-	return nil
+	var err error
+	k.closed.Do(func() {
+		if k.close != nil {
+			err = k.close()
+		}
+	})
+	return err
 }

@@ -26,7 +26,7 @@ func openLocal(t *testing.T, dir string, cacheEntries int) *keyring.Keyring {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kr := keyring.New(keyring.Options{Store: store, Sealer: sealer, Rand: rand.Reader, Now: time.Now, CacheEntries: cacheEntries, CacheTTL: time.Minute})
+	kr := keyring.New(keyring.Options{Store: store, Sealer: sealer, Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: time.Now, CacheEntries: cacheEntries, CacheTTL: time.Minute})
 	t.Cleanup(func() { kr.Close() })
 	return kr
 }
@@ -35,18 +35,18 @@ func openLocal(t *testing.T, dir string, cacheEntries int) *keyring.Keyring {
 // directory, with and without the cache.
 func TestConformanceLocal(t *testing.T) {
 	for _, entries := range []int{0, 100} {
-		kmstest.Run(t, func(t *testing.T) (kms.Backend, func() kms.Backend) {
+		kmstest.Run(t, func(t *testing.T) (kms.Engine, func() kms.Engine) {
 			dir := t.TempDir()
-			return openLocal(t, dir, entries), func() kms.Backend { return openLocal(t, dir, entries) }
+			return openLocal(t, dir, entries), func() kms.Engine { return openLocal(t, dir, entries) }
 		})
 	}
 }
 
 func TestConformanceMemory(t *testing.T) {
-	kmstest.Run(t, func(t *testing.T) (kms.Backend, func() kms.Backend) {
+	kmstest.Run(t, func(t *testing.T) (kms.Engine, func() kms.Engine) {
 		store, sealer := keyringtest.NewMemStore(), keyringtest.NewGCMSealer()
-		open := func() kms.Backend {
-			return keyring.New(keyring.Options{Store: store, Sealer: sealer, Rand: rand.Reader, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute})
+		open := func() kms.Engine {
+			return keyring.New(keyring.Options{Store: store, Sealer: sealer, Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute})
 		}
 		return open(), open
 	})
@@ -114,7 +114,7 @@ func TestRevalidationSeesOtherNodes(t *testing.T) {
 	clk := &testClock{t: time.Unix(1_000_000, 0)}
 	store, sealer := keyringtest.NewMemStore(), keyringtest.NewGCMSealer()
 	node := func() *keyring.Keyring {
-		return keyring.New(keyring.Options{Store: store, Sealer: sealer, Rand: rand.Reader, Now: clk.Now,
+		return keyring.New(keyring.Options{Store: store, Sealer: sealer, Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: clk.Now,
 			CacheEntries: 10, CacheTTL: time.Hour, Revalidate: 5 * time.Second})
 	}
 	a, b := node(), node()
@@ -141,5 +141,96 @@ func TestRevalidationSeesOtherNodes(t *testing.T) {
 	clk.t = clk.t.Add(5 * time.Second)
 	if _, err := a.Describe(ctx, "k"); !errors.Is(err, kms.ErrNotFound) {
 		t.Fatalf("destroyed on another node, still served: %v", err)
+	}
+}
+
+func newExternal(t *testing.T) (*keyring.Keyring, *keyringtest.MemStore, *keyringtest.ExternalMaterial) {
+	store, material := keyringtest.NewMemStore(), keyringtest.NewExternalMaterial()
+	kr := keyring.New(keyring.Options{Store: store, Sealer: keyringtest.NewGCMSealer(), Material: material, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute})
+	t.Cleanup(func() { kr.Close() })
+	return kr, store, material
+}
+
+// TestExternalMaterialLifecycle: material the backend keeps is made after
+// the record claims the id, rotated after the record names the version,
+// and destroyed with the key; the record says the backend's material is
+// the keyring's own.
+func TestExternalMaterialLifecycle(t *testing.T) {
+	ctx := context.Background()
+	kr, _, material := newExternal(t)
+	if _, err := kr.Create(ctx, kms.Metadata{ID: "k", State: kms.StateEnabled}); err != nil {
+		t.Fatal(err)
+	}
+	if has, n := material.Has("k"); !has || n != 1 {
+		t.Fatalf("material after create: %v %d", has, n)
+	}
+	ct1, err := kr.Wrap(ctx, "k", 1, []byte("v1 secret"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := kr.Rotate(ctx, "k", func(kms.Metadata) error { return nil }); err != nil || m.Version != 2 {
+		t.Fatalf("rotate: %+v %v", m, err)
+	}
+	if _, n := material.Has("k"); n != 2 {
+		t.Fatalf("versions after rotate: %d", n)
+	}
+	kr.ClearCache()
+	if got, err := kr.Unwrap(ctx, "k", 1, ct1, nil); err != nil || string(got) != "v1 secret" {
+		t.Fatalf("v1 after rotation: %v", err)
+	}
+	if err := kr.Destroy(ctx, "k", nil); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := material.Has("k"); has {
+		t.Fatal("material survived the key")
+	}
+}
+
+// TestCreateNeverTakesForeignMaterial: when the backend already holds
+// material under the id (someone else's), Create fails, the record is
+// removed again and the foreign material is untouched; a failed commit is
+// undone the same way.
+func TestCreateNeverTakesForeignMaterial(t *testing.T) {
+	ctx := context.Background()
+	kr, store, material := newExternal(t)
+	material.Plant("theirs")
+	if _, err := kr.Create(ctx, kms.Metadata{ID: "theirs", State: kms.StateEnabled}); !errors.Is(err, kms.ErrConflict) {
+		t.Fatalf("create over foreign material: %v", err)
+	}
+	if has, n := material.Has("theirs"); !has || n != 1 {
+		t.Fatalf("foreign material changed: %v %d", has, n)
+	}
+	if store.Raw("theirs") != nil {
+		t.Fatal("the record of a refused creation was left behind")
+	}
+	material.FailCommit = kms.ErrUnavailable
+	if _, err := kr.Create(ctx, kms.Metadata{ID: "k", State: kms.StateEnabled}); !errors.Is(err, kms.ErrUnavailable) {
+		t.Fatalf("create with a failing commit: %v", err)
+	}
+	if store.Raw("k") != nil {
+		t.Fatal("the record of a failed creation was left behind")
+	}
+	if _, err := kr.Create(ctx, kms.Metadata{ID: "k", State: kms.StateEnabled}); err != nil {
+		t.Fatalf("create after the failure: %v", err)
+	}
+}
+
+// TestDestroyOpensFirst: a record that does not open is never deleted
+// (kms.ErrConflict); the store keeps it for an operator.
+func TestDestroyOpensFirst(t *testing.T) {
+	ctx := context.Background()
+	store, sealer := keyringtest.NewMemStore(), keyringtest.NewGCMSealer()
+	kr := keyring.New(keyring.Options{Store: store, Sealer: sealer, Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: time.Now})
+	if _, err := kr.Create(ctx, kms.Metadata{ID: "k", State: kms.StateEnabled}); err != nil {
+		t.Fatal(err)
+	}
+	damaged := append([]byte(nil), store.Raw("k")...)
+	damaged[len(damaged)-1] ^= 1
+	store.SetRaw("k", damaged)
+	if err := kr.Destroy(ctx, "k", nil); !errors.Is(err, kms.ErrConflict) || !errors.Is(err, kms.ErrCorrupt) {
+		t.Fatalf("destroy of an unopenable record: %v", err)
+	}
+	if store.Raw("k") == nil {
+		t.Fatal("the unopenable record was deleted")
 	}
 }

@@ -86,7 +86,7 @@ func (s *Service) Decrypt(ctx context.Context, blob []byte, encCtx map[string]st
 	if err != nil {
 		return "", nil, err
 	}
-	plaintext, err := s.backend.Unwrap(ctx, b.KeyID, b.KeyVersion, b.Ciphertext, aad)
+	plaintext, err := s.keys.Unwrap(ctx, b.KeyID, b.KeyVersion, b.Ciphertext, aad)
 	if err != nil {
 		return "", nil, err
 	}
@@ -112,7 +112,7 @@ func (s *Service) wrap(ctx context.Context, keyID string, plaintext []byte, encC
 	if err != nil {
 		return "", nil, err
 	}
-	ct, err := s.backend.Wrap(ctx, keyID, meta.Version, plaintext, aad)
+	ct, err := s.keys.Wrap(ctx, keyID, meta.Version, plaintext, aad)
 	if err != nil {
 		return "", nil, err
 	}
@@ -125,7 +125,7 @@ func (s *Service) usableKey(ctx context.Context, id string) (Metadata, error) {
 	if err := ValidateKeyID(id); err != nil {
 		return Metadata{}, err
 	}
-	meta, err := s.backend.Describe(ctx, id)
+	meta, err := s.keys.Describe(ctx, id)
 	if err != nil {
 		return Metadata{}, err
 	}

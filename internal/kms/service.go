@@ -10,13 +10,13 @@ import (
 	"time"
 )
 
-// Service holds every rule of keys and data keys (SPEC.md sections 5 and 6)
-// on top of a Backend: key states, id and tag validation, deletion windows,
-// the blob format, encryption contexts. One Service exists per running
+// Service holds every rule of keys and data keys (docs/api.md) on top of an
+// Engine: key states, id and tag validation, deletion windows, the blob
+// format, encryption contexts. One Service exists per running
 // configuration; the lifecycle manager swaps them.
 type Service struct {
-	backend Backend
-	opts    Options
+	keys Engine
+	opts Options
 }
 
 // Options configure a Service.
@@ -34,19 +34,19 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// NewService returns a Service over backend.
-func NewService(backend Backend, o Options) *Service {
+// NewService returns a Service over an Engine.
+func NewService(keys Engine, o Options) *Service {
 	if o.Day <= 0 {
 		o.Day = 24 * time.Hour
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{backend: backend, opts: o}
+	return &Service{keys: keys, opts: o}
 }
 
-// Backend returns the backend (for health checks and cache control).
-func (s *Service) Backend() Backend { return s.backend }
+// Engine returns the engine (for health checks and cache control).
+func (s *Service) Engine() Engine { return s.keys }
 
 // DefaultKeyID returns the configured default key id.
 func (s *Service) DefaultKeyID() string { return s.opts.DefaultKeyID }
@@ -111,13 +111,13 @@ func (s *Service) CreateKey(ctx context.Context, in CreateKeyInput) (Metadata, e
 		Tags:         in.Tags,
 		CreationDate: s.now(),
 	}
-	return s.backend.Create(ctx, meta)
+	return s.keys.Create(ctx, meta)
 }
 
 // EnsureKey creates the key id (with default settings) unless it exists.
 // It is how the configured default key comes to exist.
 func (s *Service) EnsureKey(ctx context.Context, id, description string) error {
-	if _, err := s.backend.Describe(ctx, id); !errors.Is(err, ErrNotFound) {
+	if _, err := s.keys.Describe(ctx, id); !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	_, err := s.CreateKey(ctx, CreateKeyInput{KeyID: id, Description: description})
@@ -168,7 +168,7 @@ func (s *Service) DescribeKey(ctx context.Context, id string) (Metadata, error) 
 	if err := ValidateKeyID(id); err != nil {
 		return Metadata{}, err
 	}
-	return s.backend.Describe(ctx, id)
+	return s.keys.Describe(ctx, id)
 }
 
 // List paging bounds (SPEC.md section 5).
@@ -211,7 +211,7 @@ func (s *Service) ListKeys(ctx context.Context, in ListInput) (ListOutput, error
 	maxScan := max(MaxListLimit, 10*limit)
 	after, scanned := in.Marker, 0
 	for {
-		page, err := s.backend.List(ctx, after, limit-len(out.Keys))
+		page, err := s.keys.List(ctx, after, limit-len(out.Keys))
 		if err != nil {
 			return ListOutput{}, err
 		}
@@ -255,7 +255,7 @@ func (s *Service) ScheduleDeletion(ctx context.Context, id string, windowDays in
 		return Metadata{}, fmt.Errorf("%w: pending_window_in_days must be between %d and %d", ErrInvalidRequest, MinPendingWindowDays, MaxPendingWindowDays)
 	}
 	due := s.now().Add(time.Duration(windowDays) * s.opts.Day)
-	return s.backend.Update(ctx, id, func(m *Metadata) error {
+	return s.keys.Update(ctx, id, func(m *Metadata) error {
 		if m.State == StatePendingDeletion {
 			return fmt.Errorf("%w: key %q is already pending deletion", ErrInvalidKeyState, id)
 		}
@@ -277,7 +277,7 @@ func (s *Service) DestroyNow(ctx context.Context, id, confirmKeyID string) error
 	if confirmKeyID != id {
 		return fmt.Errorf("%w: force_immediate needs confirm_key_id equal to key_id", ErrInvalidRequest)
 	}
-	if err := s.backend.Destroy(ctx, id, nil); err != nil {
+	if err := s.keys.Destroy(ctx, id, nil); err != nil {
 		return err
 	}
 	s.opts.Log.Warn("key destroyed immediately", "key_id", id)
@@ -289,7 +289,7 @@ func (s *Service) CancelDeletion(ctx context.Context, id string) (Metadata, erro
 	if err := ValidateKeyID(id); err != nil {
 		return Metadata{}, err
 	}
-	return s.backend.Update(ctx, id, func(m *Metadata) error {
+	return s.keys.Update(ctx, id, func(m *Metadata) error {
 		if m.State != StatePendingDeletion {
 			return fmt.Errorf("%w: key %q is not pending deletion", ErrInvalidKeyState, id)
 		}
@@ -308,7 +308,7 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	now := s.opts.Now()
 	destroyed, after := 0, ""
 	for {
-		page, err := s.backend.List(ctx, after, MaxListLimit)
+		page, err := s.keys.List(ctx, after, MaxListLimit)
 		if err != nil {
 			return destroyed, err
 		}
@@ -318,7 +318,7 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 			}
 			// The listing may be cached: the precondition re-checks fresh
 			// metadata, so a deletion cancelled on another node is honoured.
-			err := s.backend.Destroy(ctx, k.ID, func(m Metadata) error {
+			err := s.keys.Destroy(ctx, k.ID, func(m Metadata) error {
 				if m.State != StatePendingDeletion || m.DeletionDate.IsZero() || m.DeletionDate.After(now) {
 					return errNotDue
 				}

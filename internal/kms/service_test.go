@@ -57,7 +57,7 @@ func newFixture(t testing.TB, o kms.Options) *fixture {
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 678901234, time.UTC)}
 	store := keyringtest.NewMemStore()
 	rnd := &countingReader{}
-	kr := keyring.New(keyring.Options{Store: store, Sealer: keyringtest.NewGCMSealer(), Rand: rnd, Now: clk.Now, CacheEntries: 100, CacheTTL: time.Minute})
+	kr := keyring.New(keyring.Options{Store: store, Sealer: keyringtest.NewGCMSealer(), Material: keyring.SealedMaterial{Rand: rnd}, Now: clk.Now, CacheEntries: 100, CacheTTL: time.Minute})
 	if o.Now == nil {
 		o.Now = clk.Now
 	}
@@ -312,7 +312,7 @@ func TestListPaging(t *testing.T) {
 	// a damaged record is reported, not dropped
 	raw := f.store.Raw("key-04")
 	raw[len(raw)-1] ^= 1
-	f.svc.Backend().ClearCache()
+	f.svc.Engine().ClearCache()
 	out, _ = f.svc.ListKeys(ctx, kms.ListInput{Limit: 10})
 	if len(out.Unreadable) != 1 || out.Unreadable[0] != "key-04" || len(out.Keys) != 10 || out.NextMarker != "key-10" {
 		t.Fatalf("unreadable: %+v", out)

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/keyward/keyward/internal/kms"
 	"github.com/keyward/keyward/internal/metrics"
 )
@@ -15,10 +17,12 @@ import (
 // that a generation replaced by reconfigure or stop is closed (and its
 // cached material wiped) only after the last of them finishes.
 type generation struct {
-	svc     *kms.Service
-	refs    atomic.Int64
-	retired atomic.Bool
-	once    sync.Once
+	svc *kms.Service
+	// collector is the backend's own metrics (nil: none).
+	collector prometheus.Collector
+	refs      atomic.Int64
+	retired   atomic.Bool
+	once      sync.Once
 
 	stopSweeper context.CancelFunc
 	sweeperDone chan struct{}
@@ -47,7 +51,7 @@ func (g *generation) retire() {
 }
 
 func (g *generation) close() {
-	g.once.Do(func() { g.svc.Backend().Close() })
+	g.once.Do(func() { g.svc.Engine().Close() })
 }
 
 // startSweeper runs the background key maintenance every interval until the

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/kms"
 	"github.com/keyward/keyward/internal/metrics"
@@ -32,10 +34,12 @@ const (
 	StatusError         = "Error"
 )
 
-// Backends opens backends for configurations; main wires the real ones.
+// Backends opens backends for configurations; main wires the real ones
+// (internal/backend).
 type Backends interface {
-	// Open builds a backend for cfg. It must not create keys.
-	Open(ctx context.Context, cfg config.Config) (kms.Backend, error)
+	// Open builds the engine for cfg, and the backend's own metrics (nil:
+	// none). It must not create keys.
+	Open(ctx context.Context, cfg config.Config) (kms.Engine, prometheus.Collector, error)
 	// HoldsKeys reports whether the backend described by cfg stores any key
 	// (used to refuse a reconfiguration that would strand them).
 	HoldsKeys(ctx context.Context, cfg config.Config) (bool, error)
@@ -319,26 +323,26 @@ func (m *Manager) Shutdown() {
 // build opens a backend, checks its health, makes sure the default key
 // exists, and starts the generation's sweeper.
 func (m *Manager) build(ctx context.Context, cfg config.Config) (*generation, error) {
-	backend, err := m.opts.Backends.Open(ctx, cfg)
+	engine, collector, err := m.opts.Backends.Open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	backend = metrics.InstrumentBackend(backend, cfg.BackendType, m.opts.Metrics)
-	if err := backend.Health(ctx); err != nil {
-		backend.Close()
+	engine = metrics.InstrumentEngine(engine, cfg.BackendType, m.opts.Metrics)
+	if err := engine.Health(ctx); err != nil {
+		engine.Close()
 		return nil, fmt.Errorf("backend health check failed: %w", err)
 	}
-	svc := kms.NewService(backend, kms.Options{
+	svc := kms.NewService(engine, kms.Options{
 		Now: m.opts.Now, Rand: m.opts.Rand, DefaultKeyID: cfg.DefaultKeyID,
 		AllowImmediateDeletion: m.opts.AllowImmediateDeletion, Day: m.opts.Day, Log: m.opts.Log,
 	})
 	if cfg.DefaultKeyID != "" {
 		if err := svc.EnsureKey(ctx, cfg.DefaultKeyID, "default key"); err != nil {
-			backend.Close()
+			engine.Close()
 			return nil, fmt.Errorf("creating the default key: %w", err)
 		}
 	}
-	gen := &generation{svc: svc}
+	gen := &generation{svc: svc, collector: collector}
 	gen.releaseFunc = gen.release
 	gen.startSweeper(m.opts.SweepInterval, m.opts.Log, m.opts.Metrics)
 	return gen, nil
@@ -365,6 +369,15 @@ func (m *Manager) Acquire() (*kms.Service, func(), error) {
 	}
 }
 
+// Collector returns the running backend's own metrics collector (nil when
+// it has none or the service is not running).
+func (m *Manager) Collector() prometheus.Collector {
+	if g := m.current.Load(); g != nil {
+		return g.collector
+	}
+	return nil
+}
+
 // Status is a point-in-time view of the service.
 type Status struct {
 	Status   string
@@ -387,7 +400,7 @@ func (m *Manager) Status(ctx context.Context) Status {
 	snap := m.state.Load()
 	st := Status{Status: snap.status, ErrorMsg: snap.errorMsg, Config: snap.cfg}
 	if svc, release, err := m.Acquire(); err == nil {
-		healthy := svc.Backend().Health(ctx) == nil
+		healthy := svc.Engine().Health(ctx) == nil
 		release()
 		st.Healthy = &healthy
 	}
@@ -401,7 +414,7 @@ func (m *Manager) Ready(ctx context.Context) error {
 		return err
 	}
 	defer release()
-	return svc.Backend().Health(ctx)
+	return svc.Engine().Health(ctx)
 }
 
 // ClearCache drops every cached key and metadata entry of the running
@@ -412,7 +425,7 @@ func (m *Manager) ClearCache() error {
 		return err
 	}
 	defer release()
-	svc.Backend().ClearCache()
+	svc.Engine().ClearCache()
 	return nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/keyring"
 	"github.com/keyward/keyward/internal/keyring/keyringtest"
@@ -29,15 +31,15 @@ type fakeBackends struct {
 }
 
 type closeCounter struct {
-	kms.Backend
+	kms.Engine
 	n *atomic.Int32
 }
 
-func (c closeCounter) Close() error { c.n.Add(1); return c.Backend.Close() }
+func (c closeCounter) Close() error { c.n.Add(1); return c.Engine.Close() }
 
-func (f *fakeBackends) Open(ctx context.Context, cfg config.Config) (kms.Backend, error) {
+func (f *fakeBackends) Open(ctx context.Context, cfg config.Config) (kms.Engine, prometheus.Collector, error) {
 	if f.down.Load() {
-		return nil, fmt.Errorf("%w: backend unreachable", kms.ErrUnavailable)
+		return nil, nil, fmt.Errorf("%w: backend unreachable", kms.ErrUnavailable)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -50,8 +52,8 @@ func (f *fakeBackends) Open(ctx context.Context, cfg config.Config) (kms.Backend
 		f.stores[cfg.Local.KeyDir] = st
 	}
 	f.opened.Add(1)
-	kr := keyring.New(keyring.Options{Store: st, Sealer: keyringtest.NewGCMSealer(), Rand: rand.Reader, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute})
-	return closeCounter{kr, &f.closed}, nil
+	kr := keyring.New(keyring.Options{Store: st, Sealer: keyringtest.NewGCMSealer(), Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute})
+	return closeCounter{kr, &f.closed}, nil, nil
 }
 
 func (f *fakeBackends) HoldsKeys(ctx context.Context, cfg config.Config) (bool, error) {

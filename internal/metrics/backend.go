@@ -59,21 +59,17 @@ func isFailure(err error) bool {
 	return true
 }
 
-// InstrumentBackend wraps b so every call is counted and timed under
+// InstrumentEngine wraps e so every call is counted and timed under
 // backend=backendType (the configured backend type: "local", "vault"...).
-// The wrapper implements exactly the optional interfaces b does
-// (kms.Rotator, CacheStats() cache.Stats), so type assertions made on it,
-// such as the Service's check for Rotator, answer as they would for b; for
-// any other optional interface, assert on Inner(). ClearCache and Close
-// are forwarded uncounted: they are local housekeeping, not backend calls.
-// Errors returned by the caller's own callbacks (Update's change, Destroy
-// and Rotate preconditions) are not counted as backend errors. With a nil
-// m, b is returned as is.
-func InstrumentBackend(b kms.Backend, backendType string, m *Metrics) kms.Backend {
-	if m == nil || b == nil {
-		return b
+// ClearCache, CacheStats and Close are forwarded uncounted: they are local
+// housekeeping, not backend calls. Errors returned by the caller's own
+// callbacks (Update's change, Destroy and Rotate preconditions) are not
+// counted as backend errors. With a nil m, e is returned as is.
+func InstrumentEngine(e kms.Engine, backendType string, m *Metrics) kms.Engine {
+	if m == nil || e == nil {
+		return e
 	}
-	w := &instrumented{b: b, m: m, backend: backendType}
+	w := &instrumented{e: e, m: m, backend: backendType}
 	for i, op := range ops {
 		// Resolve the label children once: a backend call then costs two
 		// atomic adds and a histogram observation, no label hashing.
@@ -81,23 +77,12 @@ func InstrumentBackend(b kms.Backend, backendType string, m *Metrics) kms.Backen
 		w.errs[i] = m.backendErrors.WithLabelValues(backendType, op)
 		w.dur[i] = m.backendDur.WithLabelValues(backendType, op)
 	}
-	_, rot := b.(kms.Rotator)
-	_, cs := b.(cacheStatser)
-	switch {
-	case rot && cs:
-		return rotatingCaching{w}
-	case rot:
-		return rotating{w}
-	case cs:
-		return caching{w}
-	}
 	return w
 }
 
-// instrumented is the wrapper for a plain Backend; the types below add the
-// optional methods.
+// instrumented is the metrics wrapper of an Engine.
 type instrumented struct {
-	b       kms.Backend
+	e       kms.Engine
 	m       *Metrics
 	backend string
 	calls   [len(ops)]prometheus.Counter
@@ -105,33 +90,7 @@ type instrumented struct {
 	dur     [len(ops)]prometheus.Observer
 }
 
-type rotating struct{ *instrumented }
-type caching struct{ *instrumented }
-type rotatingCaching struct{ *instrumented }
-
-var (
-	_ kms.Backend  = (*instrumented)(nil)
-	_ kms.Rotator  = rotating{}
-	_ cacheStatser = caching{}
-	_ kms.Rotator  = rotatingCaching{}
-	_ cacheStatser = rotatingCaching{}
-)
-
-func (r rotating) Rotate(ctx context.Context, id string, pre func(kms.Metadata) error) (kms.Metadata, error) {
-	return r.rotate(ctx, id, pre)
-}
-
-func (c caching) CacheStats() cache.Stats { return c.b.(cacheStatser).CacheStats() }
-
-func (r rotatingCaching) Rotate(ctx context.Context, id string, pre func(kms.Metadata) error) (kms.Metadata, error) {
-	return r.rotate(ctx, id, pre)
-}
-
-func (r rotatingCaching) CacheStats() cache.Stats { return r.b.(cacheStatser).CacheStats() }
-
-// Inner returns the wrapped backend (for optional interfaces the wrapper
-// does not forward).
-func (w *instrumented) Inner() kms.Backend { return w.b }
+var _ kms.Engine = (*instrumented)(nil)
 
 // observe records a call that started at start. own is the error the
 // caller's callback returned, if any: the backend passing it back is not a
@@ -146,21 +105,21 @@ func (w *instrumented) observe(op int, start time.Time, err, own error) {
 
 func (w *instrumented) Create(ctx context.Context, meta kms.Metadata) (kms.Metadata, error) {
 	start := time.Now()
-	out, err := w.b.Create(ctx, meta)
+	out, err := w.e.Create(ctx, meta)
 	w.observe(opCreate, start, err, nil)
 	return out, err
 }
 
 func (w *instrumented) Describe(ctx context.Context, id string) (kms.Metadata, error) {
 	start := time.Now()
-	out, err := w.b.Describe(ctx, id)
+	out, err := w.e.Describe(ctx, id)
 	w.observe(opDescribe, start, err, nil)
 	return out, err
 }
 
 func (w *instrumented) List(ctx context.Context, after string, limit int) (kms.ListPage, error) {
 	start := time.Now()
-	out, err := w.b.List(ctx, after, limit)
+	out, err := w.e.List(ctx, after, limit)
 	w.observe(opList, start, err, nil)
 	return out, err
 }
@@ -168,7 +127,7 @@ func (w *instrumented) List(ctx context.Context, after string, limit int) (kms.L
 func (w *instrumented) Update(ctx context.Context, id string, change func(*kms.Metadata) error) (kms.Metadata, error) {
 	var own error
 	start := time.Now()
-	out, err := w.b.Update(ctx, id, func(m *kms.Metadata) error {
+	out, err := w.e.Update(ctx, id, func(m *kms.Metadata) error {
 		own = change(m)
 		return own
 	})
@@ -186,12 +145,12 @@ func (w *instrumented) Destroy(ctx context.Context, id string, pre func(kms.Meta
 		}
 	}
 	start := time.Now()
-	err := w.b.Destroy(ctx, id, pre)
+	err := w.e.Destroy(ctx, id, pre)
 	w.observe(opDestroy, start, err, own)
 	return err
 }
 
-func (w *instrumented) rotate(ctx context.Context, id string, pre func(kms.Metadata) error) (kms.Metadata, error) {
+func (w *instrumented) Rotate(ctx context.Context, id string, pre func(kms.Metadata) error) (kms.Metadata, error) {
 	var own error
 	if pre != nil {
 		inner := pre
@@ -201,32 +160,34 @@ func (w *instrumented) rotate(ctx context.Context, id string, pre func(kms.Metad
 		}
 	}
 	start := time.Now()
-	out, err := w.b.(kms.Rotator).Rotate(ctx, id, pre)
+	out, err := w.e.Rotate(ctx, id, pre)
 	w.observe(opRotate, start, err, own)
 	return out, err
 }
 
 func (w *instrumented) Wrap(ctx context.Context, id string, version uint32, plaintext, aad []byte) ([]byte, error) {
 	start := time.Now()
-	out, err := w.b.Wrap(ctx, id, version, plaintext, aad)
+	out, err := w.e.Wrap(ctx, id, version, plaintext, aad)
 	w.observe(opWrap, start, err, nil)
 	return out, err
 }
 
 func (w *instrumented) Unwrap(ctx context.Context, id string, version uint32, ciphertext, aad []byte) ([]byte, error) {
 	start := time.Now()
-	out, err := w.b.Unwrap(ctx, id, version, ciphertext, aad)
+	out, err := w.e.Unwrap(ctx, id, version, ciphertext, aad)
 	w.observe(opUnwrap, start, err, nil)
 	return out, err
 }
 
 func (w *instrumented) Health(ctx context.Context) error {
 	start := time.Now()
-	err := w.b.Health(ctx)
+	err := w.e.Health(ctx)
 	w.observe(opHealth, start, err, nil)
 	return err
 }
 
-func (w *instrumented) ClearCache() { w.b.ClearCache() }
+func (w *instrumented) ClearCache() { w.e.ClearCache() }
 
-func (w *instrumented) Close() error { return w.b.Close() }
+func (w *instrumented) CacheStats() cache.Stats { return w.e.CacheStats() }
+
+func (w *instrumented) Close() error { return w.e.Close() }

@@ -14,129 +14,69 @@ import (
 )
 
 // Source supplies the values read at scrape time rather than pushed as
-// they change: the cache counters live in the running backend (which a
-// reconfigure replaces), key counts are a property of the store, and the
-// Vault token's TTL is a deadline best turned into seconds when asked.
-// Each method may be called concurrently by overlapping scrapes.
+// they change: the cache counters live in the running engine (which a
+// reconfigure replaces), key counts are a property of the store, and each
+// backend's own figures (the Vault token's TTL, Transit batching) come from
+// the collector it exports. Each method may be called concurrently by
+// overlapping scrapes.
 type Source interface {
-	// CacheStats returns the running backend's cache counters; ok is false
-	// when there is none (service not running, backend without a cache).
-	// The counters restart at zero when the backend is rebuilt, which
-	// Prometheus treats as a counter reset.
+	// CacheStats returns the running engine's cache counters; ok is false
+	// when the service is not running. The counters restart at zero when
+	// the engine is rebuilt, which Prometheus treats as a counter reset.
 	CacheStats() (stats cache.Stats, ok bool)
 	// KeysByState counts keys by state. A nil map with a nil error means
 	// "not available now" (service not running): the series are omitted.
 	// It may be slow (it can list every key): Metrics calls it at most
 	// once per KeysMaxAge and serves the cached counts in between.
 	KeysByState(ctx context.Context) (map[kms.State]int, error)
-	// VaultTokenTTL returns the remaining lifetime of the Vault token; ok
-	// is false when there is no Vault backend or the token never expires.
-	VaultTokenTTL() (ttl time.Duration, ok bool)
-	// TransitBatches returns the vault-transit backend's batch counters:
-	// batch requests sent to Vault and the calls they carried; ok is false
-	// for other backends. They restart at zero with the backend.
-	TransitBatches() (requests, calls uint64, ok bool)
+	// Backend returns the running backend's own collector, nil when it has
+	// none or the service is not running.
+	Backend() prometheus.Collector
 }
-
-// SourceFuncs is a Source made of functions; a nil function means the
-// value is not available.
-type SourceFuncs struct {
-	Cache    func() (cache.Stats, bool)
-	Keys     func(ctx context.Context) (map[kms.State]int, error)
-	VaultTTL func() (time.Duration, bool)
-	Batches  func() (requests, calls uint64, ok bool)
-}
-
-// CacheStats calls s.Cache.
-func (s SourceFuncs) CacheStats() (cache.Stats, bool) {
-	if s.Cache == nil {
-		return cache.Stats{}, false
-	}
-	return s.Cache()
-}
-
-// KeysByState calls s.Keys.
-func (s SourceFuncs) KeysByState(ctx context.Context) (map[kms.State]int, error) {
-	if s.Keys == nil {
-		return nil, nil
-	}
-	return s.Keys(ctx)
-}
-
-// VaultTokenTTL calls s.VaultTTL.
-func (s SourceFuncs) VaultTokenTTL() (time.Duration, bool) {
-	if s.VaultTTL == nil {
-		return 0, false
-	}
-	return s.VaultTTL()
-}
-
-// TransitBatches calls s.Batches.
-func (s SourceFuncs) TransitBatches() (uint64, uint64, bool) {
-	if s.Batches == nil {
-		return 0, 0, false
-	}
-	return s.Batches()
-}
-
-// transitBatcher is implemented by the vault-transit backend.
-type transitBatcher interface {
-	TransitBatches() (requests, calls uint64)
-}
-
-// cacheStatser is implemented by backends with a cache (the keyring, and
-// InstrumentBackend's wrapper around one).
-type cacheStatser interface{ CacheStats() cache.Stats }
 
 // ServiceSource is the Source for a server: acquire is the lifecycle
-// manager's Acquire (so it always reads the current generation), vaultTTL
-// is optional (nil: no Vault gauge). A service that is not running yields
-// no cache or key series. Keys are counted by listing the backend, which
-// shows up as "list" calls in the backend metrics when it is instrumented.
-func ServiceSource(acquire func() (*kms.Service, func(), error), vaultTTL func() (time.Duration, bool)) Source {
-	return SourceFuncs{
-		Cache: func() (cache.Stats, bool) {
-			svc, release, err := acquire()
-			if err != nil {
-				return cache.Stats{}, false
-			}
-			defer release()
-			if cs, ok := svc.Backend().(cacheStatser); ok {
-				return cs.CacheStats(), true
-			}
-			return cache.Stats{}, false
-		},
-		Keys: func(ctx context.Context) (map[kms.State]int, error) {
-			svc, release, err := acquire()
-			if err != nil {
-				return nil, nil
-			}
-			defer release()
-			return CountKeysByState(ctx, svc.Backend())
-		},
-		VaultTTL: vaultTTL,
-		Batches: func() (uint64, uint64, bool) {
-			svc, release, err := acquire()
-			if err != nil {
-				return 0, 0, false
-			}
-			defer release()
-			b := svc.Backend()
-			if w, ok := b.(interface{ Inner() kms.Backend }); ok {
-				b = w.Inner()
-			}
-			if tb, ok := b.(transitBatcher); ok {
-				r, c := tb.TransitBatches()
-				return r, c, true
-			}
-			return 0, 0, false
-		},
+// manager's Acquire (so it always reads the current generation), and
+// backend returns the current backend's collector (nil: none). A service
+// that is not running yields no cache, key or backend series. Keys are
+// counted by listing the engine, which shows up as "list" calls in the
+// backend metrics.
+func ServiceSource(acquire func() (*kms.Service, func(), error), backend func() prometheus.Collector) Source {
+	return serviceSource{acquire, backend}
+}
+
+type serviceSource struct {
+	acquire func() (*kms.Service, func(), error)
+	backend func() prometheus.Collector
+}
+
+func (s serviceSource) CacheStats() (cache.Stats, bool) {
+	svc, release, err := s.acquire()
+	if err != nil {
+		return cache.Stats{}, false
 	}
+	defer release()
+	return svc.Engine().CacheStats(), true
+}
+
+func (s serviceSource) KeysByState(ctx context.Context) (map[kms.State]int, error) {
+	svc, release, err := s.acquire()
+	if err != nil {
+		return nil, nil
+	}
+	defer release()
+	return CountKeysByState(ctx, svc.Engine())
+}
+
+func (s serviceSource) Backend() prometheus.Collector {
+	if s.backend == nil {
+		return nil
+	}
+	return s.backend()
 }
 
 // CountKeysByState lists every key of b and counts them by state. It reads
 // every record, so it is only meant to run behind the KeysMaxAge cache.
-func CountKeysByState(ctx context.Context, b kms.Backend) (map[kms.State]int, error) {
+func CountKeysByState(ctx context.Context, b kms.Engine) (map[kms.State]int, error) {
 	counts := map[kms.State]int{}
 	after := ""
 	for {
@@ -189,12 +129,6 @@ var (
 		"Keys by state, counted at most every 30 s.", []string{"state"}, nil)
 	descKeysErrors = prometheus.NewDesc("keyward_keys_count_errors_total",
 		"Failed attempts to count keys by state.", nil, nil)
-	descVaultTTL = prometheus.NewDesc("keyward_vault_token_ttl_seconds",
-		"Remaining time to live of the Vault token.", nil, nil)
-	descTransitBatches = prometheus.NewDesc("keyward_vault_transit_batch_requests_total",
-		"Batch requests (two or more coalesced encrypt or decrypt calls) sent to Vault Transit by the vault-transit backend.", nil, nil)
-	descTransitBatched = prometheus.NewDesc("keyward_vault_transit_batched_calls_total",
-		"Encrypt and decrypt calls sent inside those batch requests.", nil, nil)
 )
 
 // liveCollector reads the Source when scraped.
@@ -232,7 +166,7 @@ func (c *liveCollector) setSource(s Source) {
 }
 
 func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCacheHits, descCacheMisses, descCacheEvictions, descCacheEntries, descKeys, descKeysErrors, descVaultTTL, descTransitBatches, descTransitBatched} {
+	for _, d := range []*prometheus.Desc{descCacheHits, descCacheMisses, descCacheEvictions, descCacheEntries, descKeys, descKeysErrors} {
 		ch <- d
 	}
 }
@@ -255,12 +189,20 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descKeysErrors, prometheus.CounterValue, float64(c.errs.Load()))
-	if ttl, ok := box.s.VaultTokenTTL(); ok {
-		ch <- prometheus.MustNewConstMetric(descVaultTTL, prometheus.GaugeValue, max(ttl, 0).Seconds())
-	}
-	if requests, calls, ok := box.s.TransitBatches(); ok {
-		ch <- prometheus.MustNewConstMetric(descTransitBatches, prometheus.CounterValue, float64(requests))
-		ch <- prometheus.MustNewConstMetric(descTransitBatched, prometheus.CounterValue, float64(calls))
+}
+
+// backendCollector forwards a scrape to the running backend's own
+// collector. It describes nothing, which makes it an unchecked collector:
+// the backend, and so its series, change with the configuration.
+type backendCollector struct{ live *liveCollector }
+
+func (backendCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (b backendCollector) Collect(ch chan<- prometheus.Metric) {
+	if box := b.live.src.Load(); box != nil {
+		if c := box.s.Backend(); c != nil {
+			c.Collect(ch)
+		}
 	}
 }
 

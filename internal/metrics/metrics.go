@@ -126,7 +126,7 @@ func New() *Metrics {
 		m.requests, m.requestDur,
 		m.backendCalls, m.backendErrors, m.backendDur,
 		m.sweeperRuns, m.sweeperErrors, m.keysDestroyed, m.keysRotated,
-		m.live,
+		m.live, backendCollector{m.live},
 	)
 	return m
 }

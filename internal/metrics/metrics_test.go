@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -159,7 +160,7 @@ func TestNoKeyIDInLabels(t *testing.T) {
 	m.RestrictRoutes(keyRoute, "/rustfs/admin/v3/kms/keys")
 	m.ObserveRequest(keyRoute, "GET", 200, time.Millisecond)
 	m.ObserveRequest("/rustfs/admin/v3/kms/keys/"+secretID, "GET", 200, time.Millisecond)
-	b := InstrumentBackend(newKeyring(), "local", m)
+	b := InstrumentEngine(newKeyring(), "local", m)
 	ctx := context.Background()
 	b.Create(ctx, kms.Metadata{ID: secretID, State: kms.StateEnabled})
 	b.Describe(ctx, secretID)
@@ -212,7 +213,7 @@ func TestBackendAndSweeperMetrics(t *testing.T) {
 func newKeyring() *keyring.Keyring {
 	return keyring.New(keyring.Options{
 		Store: keyringtest.NewMemStore(), Sealer: keyringtest.NewGCMSealer(),
-		Rand: rand.Reader, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute,
+		Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute,
 	})
 }
 
@@ -220,16 +221,7 @@ func TestInstrumentBackendCountsAndForwards(t *testing.T) {
 	ctx := context.Background()
 	m := New()
 	inner := newKeyring()
-	b := InstrumentBackend(inner, "local", m)
-	if _, ok := b.(kms.Rotator); !ok {
-		t.Fatal("wrapper of a Rotator is not a Rotator")
-	}
-	if _, ok := b.(cacheStatser); !ok {
-		t.Fatal("wrapper of a cache holder has no CacheStats")
-	}
-	if b.(interface{ Inner() kms.Backend }).Inner() != inner {
-		t.Error("Inner does not return the wrapped backend")
-	}
+	b := InstrumentEngine(inner, "local", m)
 
 	svc := kms.NewService(b, kms.Options{Now: time.Now, Rand: rand.Reader})
 	if _, err := svc.CreateKey(ctx, kms.CreateKeyInput{KeyID: "k1"}); err != nil {
@@ -266,7 +258,7 @@ func TestInstrumentBackendCountsAndForwards(t *testing.T) {
 	if err := b.Health(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := b.(cacheStatser).CacheStats(), inner.CacheStats(); got != want || got.Hits == 0 {
+	if got, want := b.CacheStats(), inner.CacheStats(); got != want || got.Hits == 0 {
 		t.Errorf("CacheStats %+v, inner %+v", got, want)
 	}
 
@@ -286,9 +278,8 @@ func TestInstrumentBackendCountsAndForwards(t *testing.T) {
 	s.expect(t, "keyward_backend_calls_total", l("backend", "local", "op", OpDestroy), 1)
 }
 
-// stub is a Backend whose methods all fail as unavailable; embedding the
-// interface gives it no optional methods.
-type stub struct{ kms.Backend }
+// stub is an Engine whose health, describe and rotate fail.
+type stub struct{ kms.Engine }
 
 var errDown = fmt.Errorf("%w: backend down", kms.ErrUnavailable)
 
@@ -296,43 +287,22 @@ func (stub) Health(context.Context) error { return errDown }
 func (stub) Describe(context.Context, string) (kms.Metadata, error) {
 	return kms.Metadata{}, errors.New("unexpected")
 }
-
-type stubRotator struct{ stub }
-
-func (stubRotator) Rotate(context.Context, string, func(kms.Metadata) error) (kms.Metadata, error) {
+func (stub) Rotate(context.Context, string, func(kms.Metadata) error) (kms.Metadata, error) {
 	return kms.Metadata{}, errDown
 }
-
-type stubCache struct{ stub }
-
-func (stubCache) CacheStats() cache.Stats { return cache.Stats{Hits: 7} }
+func (stub) CacheStats() cache.Stats { return cache.Stats{Hits: 7} }
 
 func TestInstrumentBackendErrorsAndShapes(t *testing.T) {
 	ctx := context.Background()
 	m := New()
-	b := InstrumentBackend(stub{}, "vault", m)
-	if _, ok := b.(kms.Rotator); ok {
-		t.Error("wrapper of a non-Rotator is a Rotator")
-	}
-	if _, ok := b.(cacheStatser); ok {
-		t.Error("wrapper of a backend without cache has CacheStats")
-	}
+	b := InstrumentEngine(stub{}, "vault", m)
 	b.Health(ctx)
 	b.Health(ctx)
 	b.Describe(ctx, "x")
-
-	r := InstrumentBackend(stubRotator{}, "vault", m)
-	if _, ok := r.(cacheStatser); ok {
-		t.Error("Rotator-only wrapper has CacheStats")
-	}
-	if _, err := r.(kms.Rotator).Rotate(ctx, "x", nil); !errors.Is(err, errDown) {
+	if _, err := b.Rotate(ctx, "x", nil); !errors.Is(err, errDown) {
 		t.Error(err)
 	}
-	c := InstrumentBackend(stubCache{}, "vault", m)
-	if _, ok := c.(kms.Rotator); ok {
-		t.Error("cache-only wrapper is a Rotator")
-	}
-	if c.(cacheStatser).CacheStats().Hits != 7 {
+	if b.CacheStats().Hits != 7 {
 		t.Error("CacheStats not forwarded")
 	}
 
@@ -347,10 +317,10 @@ func TestInstrumentBackendErrorsAndShapes(t *testing.T) {
 // through the wrapper: it must be invisible.
 func TestInstrumentedBackendConformance(t *testing.T) {
 	m := New()
-	kmstest.Run(t, func(t *testing.T) (kms.Backend, func() kms.Backend) {
+	kmstest.Run(t, func(t *testing.T) (kms.Engine, func() kms.Engine) {
 		store, sealer := keyringtest.NewMemStore(), keyringtest.NewGCMSealer()
-		open := func() kms.Backend {
-			return InstrumentBackend(keyring.New(keyring.Options{Store: store, Sealer: sealer, Rand: rand.Reader, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute}), "local", m)
+		open := func() kms.Engine {
+			return InstrumentEngine(keyring.New(keyring.Options{Store: store, Sealer: sealer, Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute}), "local", m)
 		}
 		return open(), open
 	})
@@ -363,20 +333,28 @@ type fakeSource struct {
 	keysErr  error
 	stats    cache.Stats
 	hasCache bool
-	ttl      time.Duration
-	hasTTL   bool
-	batches  [2]uint64
-	hasBatch bool
-}
-
-func (f *fakeSource) TransitBatches() (uint64, uint64, bool) {
-	return f.batches[0], f.batches[1], f.hasBatch
+	backend  prometheus.Collector
 }
 
 func (f *fakeSource) CacheStats() (cache.Stats, bool) { return f.stats, f.hasCache }
-func (f *fakeSource) VaultTokenTTL() (time.Duration, bool) {
-	return f.ttl, f.hasTTL
+func (f *fakeSource) Backend() prometheus.Collector   { return f.backend }
+
+// fakeBackend is a backend's own collector: one gauge and one counter, as
+// a Vault backend exports its token TTL and Transit batches.
+func fakeBackend(ttl, batches float64) prometheus.Collector {
+	reg := prometheus.NewPedanticRegistry()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "keyward_vault_token_ttl_seconds", Help: "ttl"})
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "keyward_vault_transit_batch_requests_total", Help: "batches"})
+	g.Set(ttl)
+	c.Add(batches)
+	reg.MustRegister(g, c)
+	return collectorFunc(func(ch chan<- prometheus.Metric) { g.Collect(ch); c.Collect(ch) })
 }
+
+type collectorFunc func(chan<- prometheus.Metric)
+
+func (collectorFunc) Describe(chan<- *prometheus.Desc)      {}
+func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 func (f *fakeSource) KeysByState(context.Context) (map[kms.State]int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -398,13 +376,11 @@ func TestSourceReadAtScrape(t *testing.T) {
 	src := &fakeSource{
 		keys:     map[kms.State]int{kms.StateEnabled: 5, kms.StatePendingDeletion: 2, "Weird": 9},
 		stats:    cache.Stats{Hits: 10, Misses: 4, Evictions: 3, Entries: 6},
-		hasCache: true, ttl: 90 * time.Second, hasTTL: true,
-		batches: [2]uint64{7, 61}, hasBatch: true,
+		hasCache: true, backend: fakeBackend(90, 7),
 	}
 	m.SetSource(src)
 	s = doScrape(t, m)
 	s.expect(t, "keyward_vault_transit_batch_requests_total", nil, 7)
-	s.expect(t, "keyward_vault_transit_batched_calls_total", nil, 61)
 	s.expect(t, "keyward_cache_hits_total", nil, 10)
 	s.expect(t, "keyward_cache_misses_total", nil, 4)
 	s.expect(t, "keyward_cache_evictions_total", nil, 3)
@@ -442,7 +418,7 @@ func TestSourceReadAtScrape(t *testing.T) {
 	}
 
 	// Not available: series omitted.
-	m.SetSource(SourceFuncs{})
+	m.SetSource(&fakeSource{})
 	s = doScrape(t, m)
 	for _, name := range []string{"keyward_cache_hits_total", "keyward_keys", "keyward_vault_token_ttl_seconds"} {
 		if s.fams[name] != nil {
@@ -454,7 +430,7 @@ func TestSourceReadAtScrape(t *testing.T) {
 func TestServiceSource(t *testing.T) {
 	ctx := context.Background()
 	m := New()
-	b := InstrumentBackend(newKeyring(), "local", m)
+	b := InstrumentEngine(newKeyring(), "local", m)
 	svc := kms.NewService(b, kms.Options{Now: time.Now, Rand: rand.Reader})
 	for _, id := range []string{"a", "b", "c", "d"} {
 		if _, err := svc.CreateKey(ctx, kms.CreateKeyInput{KeyID: id}); err != nil {
@@ -485,14 +461,16 @@ func TestServiceSource(t *testing.T) {
 		t.Error("vault TTL without a vault source")
 	}
 
+	m.SetSource(ServiceSource(acquire, func() prometheus.Collector { return fakeBackend(3600, 1) }))
+	doScrape(t, m).expect(t, "keyward_vault_token_ttl_seconds", nil, 3600)
+
 	running = false
-	m.SetSource(ServiceSource(acquire, func() (time.Duration, bool) { return time.Hour, true }))
+	m.SetSource(ServiceSource(acquire, func() prometheus.Collector { return nil }))
 	s = doScrape(t, m)
-	if s.fams["keyward_keys"] != nil || s.fams["keyward_cache_hits_total"] != nil {
-		t.Error("key or cache series while the service is not running")
+	if s.fams["keyward_keys"] != nil || s.fams["keyward_cache_hits_total"] != nil || s.fams["keyward_vault_token_ttl_seconds"] != nil {
+		t.Error("key, cache or backend series while the service is not running")
 	}
 	s.expect(t, "keyward_keys_count_errors_total", nil, 0)
-	s.expect(t, "keyward_vault_token_ttl_seconds", nil, 3600)
 }
 
 func TestNilMetrics(t *testing.T) {
@@ -512,7 +490,7 @@ func TestNilMetrics(t *testing.T) {
 		t.Errorf("nil Handler answered %d", rec.Code)
 	}
 	inner := newKeyring()
-	if InstrumentBackend(inner, "local", m) != kms.Backend(inner) {
+	if InstrumentEngine(inner, "local", m) != kms.Engine(inner) {
 		t.Error("InstrumentBackend with nil Metrics wrapped the backend")
 	}
 }
@@ -547,7 +525,7 @@ func BenchmarkObserveRequestParallel(b *testing.B) {
 // BenchmarkInstrumentedHealth is the decorator's overhead around a call
 // that does nothing.
 func BenchmarkInstrumentedHealth(b *testing.B) {
-	w := InstrumentBackend(okBackend{}, "local", New())
+	w := InstrumentEngine(okBackend{}, "local", New())
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -555,7 +533,7 @@ func BenchmarkInstrumentedHealth(b *testing.B) {
 	}
 }
 
-type okBackend struct{ kms.Backend }
+type okBackend struct{ kms.Engine }
 
 func (okBackend) Health(context.Context) error { return nil }
 

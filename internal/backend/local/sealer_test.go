@@ -134,7 +134,7 @@ func TestPassphraseSealerRefusesNewSaltOverRecords(t *testing.T) {
 	path := filepath.Join(dir, DefaultParamsFile)
 	s := passSealer(t, path, "pw")
 	sealed, _ := s.Seal(bg, []byte("m"), []byte("k"))
-	if err := st.Create(bg, "k", sealed); err != nil {
+	if _, err := st.Create(bg, "k", sealed); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(path); err != nil {
@@ -306,7 +306,7 @@ func TestStoreAndSealer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Create(bg, id, sealed); err != nil {
+		if _, err := st.Create(bg, id, sealed); err != nil {
 			t.Fatal(err)
 		}
 	}

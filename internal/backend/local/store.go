@@ -266,25 +266,25 @@ func unavailable(err error) error {
 // processes) and the directory is fsynced. If Create returns an error other
 // than kms.ErrExists the record may or may not exist afterwards; it is never
 // half-written.
-func (s *FileStore) Create(ctx context.Context, name string, value []byte) error {
+func (s *FileStore) Create(ctx context.Context, name string, value []byte) (uint64, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	p, err := s.path(name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := checkValue(value); err != nil {
-		return err
+		return 0, err
 	}
 	err = fsutil.PublishExclusive(s.dir, p, encodeRecord(1, value), s.perm)
 	switch {
 	case err == nil:
-		return nil
+		return 1, nil
 	case errors.Is(err, fs.ErrExist):
-		return fmt.Errorf("local: key %q: %w", name, kms.ErrExists)
+		return 0, fmt.Errorf("local: key %q: %w", name, kms.ErrExists)
 	default:
-		return unavailable(err)
+		return 0, unavailable(err)
 	}
 }
 
@@ -341,20 +341,35 @@ func unwrapPath(err error) error {
 //
 // The lock is per process: two processes updating one directory can lose an
 // update. Run one Keyward process per key directory.
-func (s *FileStore) Update(ctx context.Context, name string, value []byte, rev uint64) error {
+func (s *FileStore) Update(ctx context.Context, name string, value []byte, rev uint64) (uint64, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	p, err := s.path(name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := checkValue(value); err != nil {
-		return err
+		return 0, err
 	}
 	mu := lockFor(p)
 	mu.Lock()
 	defer mu.Unlock()
+	if err := s.checkRevision(name, p, rev); err != nil {
+		return 0, err
+	}
+	if rev == math.MaxUint64 {
+		return 0, fmt.Errorf("local: key %q: revision counter exhausted: %w", name, kms.ErrConflict)
+	}
+	if err := fsutil.PublishReplace(s.dir, p, encodeRecord(rev+1, value), s.perm); err != nil {
+		return 0, unavailable(err)
+	}
+	return rev + 1, nil
+}
+
+// checkRevision fails unless the stored record of name is at revision rev.
+// The caller holds the name's lock.
+func (s *FileStore) checkRevision(name, p string, rev uint64) error {
 	cur, _, err := s.read(name, p)
 	if err != nil {
 		return err
@@ -362,18 +377,14 @@ func (s *FileStore) Update(ctx context.Context, name string, value []byte, rev u
 	if cur != rev {
 		return fmt.Errorf("local: key %q: revision %d is stale (stored %d): %w", name, rev, cur, kms.ErrConflict)
 	}
-	if cur == math.MaxUint64 {
-		return fmt.Errorf("local: key %q: revision counter exhausted: %w", name, kms.ErrConflict)
-	}
-	if err := fsutil.PublishReplace(s.dir, p, encodeRecord(cur+1, value), s.perm); err != nil {
-		return unavailable(err)
-	}
 	return nil
 }
 
-// Delete implements keyring.Store: the file is removed and the directory
-// fsynced, so a deleted key stays deleted after a crash.
-func (s *FileStore) Delete(ctx context.Context, name string) error {
+// Delete implements keyring.Store under the name's lock: the record must
+// still be at revision rev (a damaged record, whose revision is unknown,
+// is never deleted), destroyMaterial runs, then the file is removed and the
+// directory fsynced, so a deleted key stays deleted after a crash.
+func (s *FileStore) Delete(ctx context.Context, name string, rev uint64, destroyMaterial func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -384,6 +395,14 @@ func (s *FileStore) Delete(ctx context.Context, name string) error {
 	mu := lockFor(p)
 	mu.Lock()
 	defer mu.Unlock()
+	if err := s.checkRevision(name, p, rev); err != nil {
+		return err
+	}
+	if destroyMaterial != nil {
+		if err := destroyMaterial(); err != nil {
+			return err
+		}
+	}
 	if err := os.Remove(p); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("local: key %q: %w", name, kms.ErrNotFound)

@@ -71,13 +71,13 @@ func TestModes(t *testing.T) {
 	if m := mode(t, dir); m != 0o700 {
 		t.Fatalf("new dir mode %04o, want 0700", m)
 	}
-	if err := s.Create(bg, "k1", []byte("v")); err != nil {
+	if _, err := s.Create(bg, "k1", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 	if m := mode(t, filepath.Join(dir, "k1.key")); m != 0o600 {
 		t.Fatalf("record mode %04o, want 0600", m)
 	}
-	if err := s.Update(bg, "k1", []byte("w"), 1); err != nil {
+	if _, err := s.Update(bg, "k1", []byte("w"), 1); err != nil {
 		t.Fatal(err)
 	}
 	if m := mode(t, filepath.Join(dir, "k1.key")); m != 0o600 {
@@ -103,17 +103,17 @@ func TestModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s2.Create(bg, "k2", []byte("v")); err != nil {
+	if _, err := s2.Create(bg, "k2", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 	if m := mode(t, filepath.Join(dir, "k2.key")); m != 0o440 {
 		t.Fatalf("record mode %04o, want 0440", m)
 	}
 	// A read-only record can still be replaced and deleted (directory rights).
-	if err := s2.Update(bg, "k2", []byte("w"), 1); err != nil {
+	if _, err := s2.Update(bg, "k2", []byte("w"), 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s2.Delete(bg, "k2"); err != nil {
+	if err := s2.Delete(bg, "k2", 2, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -136,13 +136,13 @@ func TestModes(t *testing.T) {
 
 func TestTempFiles(t *testing.T) {
 	s, dir := openStore(t)
-	if err := s.Create(bg, "a", []byte("v")); err != nil {
+	if _, err := s.Create(bg, "a", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Update(bg, "a", []byte("w"), 1); err != nil {
+	if _, err := s.Update(bg, "a", []byte("w"), 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Create(bg, "a", []byte("x")); !errors.Is(err, kms.ErrExists) {
+	if _, err := s.Create(bg, "a", []byte("x")); !errors.Is(err, kms.ErrExists) {
 		t.Fatal(err)
 	}
 	if tf := tempFiles(t, dir); len(tf) != 0 {
@@ -151,7 +151,7 @@ func TestTempFiles(t *testing.T) {
 
 	// Crash leftovers are removed on Open; a key whose id starts with ".tmp-",
 	// a foreign file, and a temp file another store is still writing are not.
-	if err := s.Create(bg, ".tmp-a", []byte("v")); err != nil {
+	if _, err := s.Create(bg, ".tmp-a", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{".tmp-123", ".tmp-456789"} {
@@ -202,7 +202,7 @@ func TestConcurrentCreate(t *testing.T) {
 				st = s2
 			}
 			<-start
-			errs[i] = st.Create(bg, "same", fmt.Appendf(nil, "value-%d", i))
+			_, errs[i] = st.Create(bg, "same", fmt.Appendf(nil, "value-%d", i))
 		})
 	}
 	close(start)
@@ -236,27 +236,27 @@ func TestConcurrentCreate(t *testing.T) {
 
 func TestUpdateCAS(t *testing.T) {
 	s, _ := openStore(t)
-	if err := s.Create(bg, "k", []byte("v1")); err != nil {
+	if _, err := s.Create(bg, "k", []byte("v1")); err != nil {
 		t.Fatal(err)
 	}
 	e, err := s.Get(bg, "k")
 	if err != nil || e.Revision != 1 || string(e.Value) != "v1" {
 		t.Fatalf("Get: %+v %v", e, err)
 	}
-	if err := s.Update(bg, "k", []byte("v2"), 1); err != nil {
+	if _, err := s.Update(bg, "k", []byte("v2"), 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Update(bg, "k", []byte("stale"), 1); !errors.Is(err, kms.ErrConflict) {
+	if _, err := s.Update(bg, "k", []byte("stale"), 1); !errors.Is(err, kms.ErrConflict) {
 		t.Fatalf("stale Update: %v, want ErrConflict", err)
 	}
-	if err := s.Update(bg, "k", []byte("future"), 5); !errors.Is(err, kms.ErrConflict) {
+	if _, err := s.Update(bg, "k", []byte("future"), 5); !errors.Is(err, kms.ErrConflict) {
 		t.Fatalf("future Update: %v, want ErrConflict", err)
 	}
 	e, err = s.Get(bg, "k")
 	if err != nil || e.Revision != 2 || string(e.Value) != "v2" {
 		t.Fatalf("after Update: %+v %v", e, err)
 	}
-	if err := s.Update(bg, "k", []byte("v3"), 2); err != nil {
+	if _, err := s.Update(bg, "k", []byte("v3"), 2); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ = s.Get(bg, "k"); e.Revision != 3 || string(e.Value) != "v3" {
@@ -268,7 +268,7 @@ func TestUpdateCAS(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
-		wg.Go(func() { errs[i] = s.Update(bg, "k", fmt.Appendf(nil, "c%d", i), 3) })
+		wg.Go(func() { _, errs[i] = s.Update(bg, "k", fmt.Appendf(nil, "c%d", i), 3) })
 	}
 	wg.Wait()
 	wins := 0
@@ -283,10 +283,10 @@ func TestUpdateCAS(t *testing.T) {
 		t.Fatalf("%d concurrent CAS winners, revision %d; want 1 and 4", wins, e.Revision)
 	}
 
-	if err := s.Update(bg, "nope", []byte("v"), 1); !errors.Is(err, kms.ErrNotFound) {
+	if _, err := s.Update(bg, "nope", []byte("v"), 1); !errors.Is(err, kms.ErrNotFound) {
 		t.Fatalf("Update missing: %v", err)
 	}
-	if err := s.Update(bg, "k", make([]byte, MaxValueSize+1), 4); !errors.Is(err, kms.ErrInvalidRequest) {
+	if _, err := s.Update(bg, "k", make([]byte, MaxValueSize+1), 4); !errors.Is(err, kms.ErrInvalidRequest) {
 		t.Fatalf("oversized Update: %v", err)
 	}
 }
@@ -296,13 +296,13 @@ func TestDeleteAndGetMissing(t *testing.T) {
 	if _, err := s.Get(bg, "k"); !errors.Is(err, kms.ErrNotFound) {
 		t.Fatalf("Get missing: %v", err)
 	}
-	if err := s.Delete(bg, "k"); !errors.Is(err, kms.ErrNotFound) {
+	if err := s.Delete(bg, "k", 1, nil); !errors.Is(err, kms.ErrNotFound) {
 		t.Fatalf("Delete missing: %v", err)
 	}
-	if err := s.Create(bg, "k", []byte("v")); err != nil {
+	if _, err := s.Create(bg, "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(bg, "k"); err != nil {
+	if err := s.Delete(bg, "k", 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "k.key")); !os.IsNotExist(err) {
@@ -312,7 +312,7 @@ func TestDeleteAndGetMissing(t *testing.T) {
 		t.Fatalf("Get deleted: %v", err)
 	}
 	// Recreate after delete starts again at revision 1.
-	if err := s.Create(bg, "k", []byte("v")); err != nil {
+	if _, err := s.Create(bg, "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := s.Get(bg, "k"); e.Revision != 1 {
@@ -323,20 +323,20 @@ func TestDeleteAndGetMissing(t *testing.T) {
 func TestInvalidNamesAndContext(t *testing.T) {
 	s, _ := openStore(t)
 	for _, n := range []string{"", "..", "../x", "a/b", strings.Repeat("y", 200)} {
-		if err := s.Create(bg, n, []byte("v")); !errors.Is(err, kms.ErrInvalidRequest) {
+		if _, err := s.Create(bg, n, []byte("v")); !errors.Is(err, kms.ErrInvalidRequest) {
 			t.Errorf("Create(%q): %v", n, err)
 		}
 		if _, err := s.Get(bg, n); !errors.Is(err, kms.ErrInvalidRequest) {
 			t.Errorf("Get(%q): %v", n, err)
 		}
-		if err := s.Update(bg, n, nil, 1); !errors.Is(err, kms.ErrInvalidRequest) {
+		if _, err := s.Update(bg, n, nil, 1); !errors.Is(err, kms.ErrInvalidRequest) {
 			t.Errorf("Update(%q): %v", n, err)
 		}
-		if err := s.Delete(bg, n); !errors.Is(err, kms.ErrInvalidRequest) {
+		if err := s.Delete(bg, n, 1, nil); !errors.Is(err, kms.ErrInvalidRequest) {
 			t.Errorf("Delete(%q): %v", n, err)
 		}
 	}
-	if err := s.Create(bg, "big", make([]byte, MaxValueSize+1)); !errors.Is(err, kms.ErrInvalidRequest) {
+	if _, err := s.Create(bg, "big", make([]byte, MaxValueSize+1)); !errors.Is(err, kms.ErrInvalidRequest) {
 		t.Errorf("oversized Create: %v", err)
 	}
 	if _, _, err := s.List(bg, "", -1); !errors.Is(err, kms.ErrInvalidRequest) {
@@ -345,7 +345,7 @@ func TestInvalidNamesAndContext(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(bg)
 	cancel()
-	if err := s.Create(ctx, "c", []byte("v")); !errors.Is(err, context.Canceled) {
+	if _, err := s.Create(ctx, "c", []byte("v")); !errors.Is(err, context.Canceled) {
 		t.Errorf("Create with cancelled ctx: %v", err)
 	}
 	if _, err := s.Get(bg, "c"); !errors.Is(err, kms.ErrNotFound) {
@@ -354,10 +354,10 @@ func TestInvalidNamesAndContext(t *testing.T) {
 	if _, err := s.Get(ctx, "c"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Get: %v", err)
 	}
-	if err := s.Update(ctx, "c", nil, 1); !errors.Is(err, context.Canceled) {
+	if _, err := s.Update(ctx, "c", nil, 1); !errors.Is(err, context.Canceled) {
 		t.Errorf("Update: %v", err)
 	}
-	if err := s.Delete(ctx, "c"); !errors.Is(err, context.Canceled) {
+	if err := s.Delete(ctx, "c", 1, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Delete: %v", err)
 	}
 	if _, _, err := s.List(ctx, "", 10); !errors.Is(err, context.Canceled) {
@@ -369,7 +369,7 @@ func TestList(t *testing.T) {
 	s, dir := openStore(t)
 	ids := []string{"a", "a-b", "a.b", "b", "B", "c_1", "z", ".tmp-k"}
 	for _, id := range ids {
-		if err := s.Create(bg, id, []byte(id)); err != nil {
+		if _, err := s.Create(bg, id, []byte(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -448,7 +448,7 @@ func TestCorruptRecords(t *testing.T) {
 	}
 	for name, damage := range cases {
 		id := strings.ReplaceAll(name, " ", "-")
-		if err := s.Create(bg, id, value); err != nil {
+		if _, err := s.Create(bg, id, value); err != nil {
 			t.Fatal(err)
 		}
 		p := filepath.Join(dir, id+keySuffix)
@@ -467,11 +467,11 @@ func TestCorruptRecords(t *testing.T) {
 		if !strings.Contains(err.Error(), p) || bytes.Contains([]byte(err.Error()), value[:8]) {
 			t.Errorf("%s: error should name the file and not quote it: %v", name, err)
 		}
-		if err := s.Update(bg, id, value, 1); !errors.Is(err, kms.ErrCorrupt) {
+		if _, err := s.Update(bg, id, value, 1); !errors.Is(err, kms.ErrCorrupt) {
 			t.Errorf("%s: Update = %v, want ErrCorrupt", name, err)
 		}
-		if err := s.Delete(bg, id); err != nil {
-			t.Errorf("%s: a damaged record must stay deletable: %v", name, err)
+		if err := s.Delete(bg, id, 1, nil); !errors.Is(err, kms.ErrCorrupt) {
+			t.Errorf("%s: Delete = %v, want ErrCorrupt: a record whose revision cannot be read is never deleted", name, err)
 		}
 	}
 
@@ -564,7 +564,7 @@ func TestKeyDirAdoption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Create(bg, "k1", []byte("sealed")); err != nil {
+	if _, err := s.Create(bg, "k1", []byte("sealed")); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(legacy, DefaultParamsFile), []byte("{}"), 0o600)
@@ -587,5 +587,35 @@ func TestKeyDirAdoption(t *testing.T) {
 	os.WriteFile(filepath.Join(legacy, "server.key"), []byte("-----BEGIN"), 0o600)
 	if _, err := OpenFileStore(legacy, 0); !errors.Is(err, kms.ErrInvalidRequest) {
 		t.Fatalf("dir with a foreign .key: err = %v", err)
+	}
+}
+
+// TestDeleteAtRevision: Delete removes exactly the revision it is given,
+// runs destroyMaterial first, and keeps the record when that fails.
+func TestDeleteAtRevision(t *testing.T) {
+	s, dir := openStore(t)
+	if _, err := s.Create(bg, "k", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	rev, err := s.Update(bg, "k", []byte("v2"), 1)
+	if err != nil || rev != 2 {
+		t.Fatalf("update: rev %d %v", rev, err)
+	}
+	if err := s.Delete(bg, "k", 1, nil); !errors.Is(err, kms.ErrConflict) {
+		t.Fatalf("delete at a stale revision: %v", err)
+	}
+	boom := errors.New("material stays")
+	if err := s.Delete(bg, "k", 2, func() error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("delete with failing material destruction: %v", err)
+	}
+	if e, err := s.Get(bg, "k"); err != nil || string(e.Value) != "v2" {
+		t.Fatalf("record after a failed deletion: %v", err)
+	}
+	ran := false
+	if err := s.Delete(bg, "k", 2, func() error { ran = true; return nil }); err != nil || !ran {
+		t.Fatalf("delete: %v (material destroyed: %v)", err, ran)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "k.key")); !os.IsNotExist(err) {
+		t.Fatalf("record file still there: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/kms"
 	"github.com/keyward/keyward/internal/vaulttest"
 )
@@ -338,12 +339,12 @@ func gateTransit(p *proxy, path string, n int) (held *atomic.Int64, release chan
 func TestTransitBatchesAgainstVault(t *testing.T) {
 	s := vaulttest.StartDev(t)
 	px := newProxy(t, s.Addr)
-	b := openT(t, testConfig(px.URL, s.Token, "vault-transit", freshPrefix()), Options{}).(*transitBackend)
+	b := openT(t, testConfig(px.URL, s.Token, config.BackendVaultTransit, freshPrefix()), Options{})
 	ctx := context.Background()
 	if _, err := b.Create(ctx, testMeta("batched")); err != nil {
 		t.Fatal(err)
 	}
-	if b.conn.batches == nil {
+	if connOf(b).batches == nil {
 		t.Fatal("no coalescer on an http address")
 	}
 	const n = 20
@@ -374,7 +375,7 @@ func TestTransitBatchesAgainstVault(t *testing.T) {
 				}
 			})
 		}
-		queued(t, b.conn.batches, path, n)
+		queued(t, connOf(b).batches, path, n)
 		close(release)
 		wg.Wait()
 		px.setFail(nil)

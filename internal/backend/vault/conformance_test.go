@@ -29,11 +29,14 @@ func TestConformance(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			mount := s.NewTransitMount() // the variants reuse key ids
-			kmstest.Run(t, func(t *testing.T) (kms.Backend, func() kms.Backend) {
+			kmstest.Run(t, func(t *testing.T) (kms.Engine, func() kms.Engine) {
 				cfg := testConfig(s.Addr, s.Token, c.backendType, freshPrefix())
-				cfg.EnableCache = c.cache
-				cfg.Vault.MountPath = mount
-				return openT(t, cfg, Options{}), func() kms.Backend { return openT(t, cfg, Options{}) }
+				cfg.MountPath = mount
+				entries := 0
+				if c.cache {
+					entries = 100
+				}
+				return openCached(t, cfg, Options{}, entries), func() kms.Engine { return openCached(t, cfg, Options{}, entries) }
 			})
 		})
 	}

@@ -22,7 +22,6 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/kms"
 )
 
@@ -57,7 +56,7 @@ type conn struct {
 	// batches coalesces concurrent Transit calls (batch.go); nil when the
 	// fast path is not usable.
 	batches *coalescer
-	auth    config.VaultAuth // holds secrets: never logged, never in an error
+	auth    Auth // holds secrets: never logged, never in an error
 	timeout time.Duration
 	retries int
 	log     *slog.Logger
@@ -80,11 +79,7 @@ type conn struct {
 
 // dial builds the client from cfg and logs in. It does not start token
 // maintenance (see startMaintenance): HoldsKeys needs a short-lived conn.
-func dial(ctx context.Context, cfg config.Config, log *slog.Logger) (*conn, lease, error) {
-	v := cfg.Vault
-	if v == nil {
-		return nil, lease{}, fmt.Errorf("%w: a vault backend needs vault settings", kms.ErrInvalidRequest)
-	}
+func dial(ctx context.Context, v Config, log *slog.Logger) (*conn, lease, error) {
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: v.SkipTLSVerify}
 	if v.CACert != "" {
 		pool, err := loadCA(v.CACert, log)
@@ -103,15 +98,15 @@ func dial(ctx context.Context, cfg config.Config, log *slog.Logger) (*conn, leas
 	}
 	c := &conn{
 		auth:    v.Auth,
-		timeout: time.Duration(cfg.TimeoutSeconds) * time.Second,
-		retries: max(cfg.RetryAttempts, 0),
+		timeout: v.Timeout,
+		retries: max(v.Retries, 0),
 		log:     log,
 		leases:  make(chan lease, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	if c.timeout <= 0 {
-		c.timeout = config.DefaultTimeoutSeconds * time.Second
+		c.timeout = defaultTimeout
 	}
 	// Timeout stays 0: attempt sets each attempt's deadline itself, and the
 	// library's own timeout context is cancelled by WriteRaw when it

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/keyring"
 	"github.com/keyward/keyward/internal/kms"
 	"github.com/keyward/keyward/internal/vaulttest"
 )
@@ -24,40 +25,44 @@ var prefixSeq atomic.Int64
 // freshPrefix gives each test its own key_path_prefix on a shared server.
 func freshPrefix() string { return fmt.Sprintf("kwtest/p%d", prefixSeq.Add(1)) }
 
-// testConfig is a valid configuration for one of the two backends against
-// addr with a token.
-func testConfig(addr, token, backendType, prefix string) config.Config {
-	return config.Config{
-		BackendType: backendType, EnableCache: true, CacheTTLSeconds: 300, MaxCachedKeys: 100,
-		TimeoutSeconds: 5, RetryAttempts: 2,
-		Vault: &config.Vault{
-			Address: addr, Auth: config.VaultAuth{Method: "token", Token: token},
-			MountPath: "transit", KVMount: "secret", KeyPathPrefix: prefix,
-		},
+// testConfig is a valid configuration for one of the two backends
+// (config.BackendVault or config.BackendVaultTransit) against addr with a
+// token.
+func testConfig(addr, token, backendType, prefix string) Config {
+	return Config{
+		Transit: backendType == config.BackendVaultTransit,
+		Address: addr, Auth: Auth{Method: "token", Token: token},
+		MountPath: "transit", KVMount: "secret", KeyPathPrefix: prefix,
+		Timeout: 5 * time.Second, Retries: 2,
 	}
 }
 
-// openT opens a backend and closes it when the test ends.
-func openT(t testing.TB, cfg config.Config, o Options) kms.Backend {
+// engine is an opened backend under the keyring, as the server runs it.
+type engine struct {
+	*keyring.Keyring
+	vb *Backend
+}
+
+// openT opens a backend with a cache of 100 keys and closes it when the
+// test ends.
+func openT(t testing.TB, cfg Config, o Options) *engine { return openCached(t, cfg, o, 100) }
+
+// openCached is openT with a cache of entries keys (0: no cache).
+func openCached(t testing.TB, cfg Config, o Options, entries int) *engine {
 	t.Helper()
-	b, err := Open(context.Background(), cfg, o)
+	vb, err := Open(context.Background(), cfg, o)
 	if err != nil {
-		t.Fatalf("open %s: %v", cfg.BackendType, err)
+		t.Fatalf("open (transit %v): %v", cfg.Transit, err)
 	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	parts := vb.KeyringOptions()
+	parts.CacheEntries, parts.CacheTTL = entries, 5*time.Minute
+	e := &engine{keyring.New(parts), vb}
+	t.Cleanup(func() { e.Close() })
+	return e
 }
 
 // connOf returns the backend's Vault connection.
-func connOf(b kms.Backend) *conn {
-	switch b := b.(type) {
-	case *kvBackend:
-		return b.conn
-	case *transitBackend:
-		return b.conn
-	}
-	panic("not a vault backend")
-}
+func connOf(e kms.Engine) *conn { return e.(*engine).vb.conn }
 
 func testMeta(id string) kms.Metadata {
 	return kms.Metadata{ID: id, State: kms.StateEnabled, Usage: kms.UsageEncryptDecrypt, CreationDate: time.Now().UTC().Truncate(time.Second)}

@@ -18,39 +18,16 @@ import (
 const recordFormat = 1
 
 // kvRecord is the data of one KV v2 version under
-// {kv_mount}/data/{key_path_prefix}/{key_id}. Exactly one of Sealed (vault
-// backend: base64 of the Transit-sealed key record), Metadata
-// (vault-transit: the key's metadata, no material) or Tombstone (a removal
-// in progress; see kvStore.remove) is set.
+// {kv_mount}/data/{key_path_prefix}/{key_id}: Sealed (base64 of the key's
+// record, sealed by the record key), or Tombstone (a removal in progress;
+// see kvStore.remove). Metadata is how Keyward 0.1's vault-transit backend
+// stored a key (its metadata in the clear, no record); such records are
+// still read (see kvRecords.Get) and sealed when they next change.
 type kvRecord struct {
 	Format    int           `json:"format"`
 	Sealed    string        `json:"sealed,omitempty"`
 	Metadata  *kms.Metadata `json:"metadata,omitempty"`
 	Tombstone string        `json:"tombstone,omitempty"`
-	// Transit says whether Keyward created the Transit key of the same
-	// name (vault-transit; see ownsTransitKey): transitCreating while the
-	// record claims the id but the key is not proven Keyward's,
-	// transitOwned once Keyward created it. A tombstone carries
-	// transitOwned when the record it replaced owned its Transit key.
-	Transit string `json:"transit,omitempty"`
-}
-
-// Values of kvRecord.Transit.
-const (
-	transitCreating = "creating"
-	transitOwned    = "owned"
-)
-
-// ownsTransitKey reports whether the record proves that the Transit key
-// named like it was created by Keyward, so that Keyward may rotate or
-// delete it. Records written before this field existed (Metadata without
-// Transit) count as owned: the release that wrote them created their
-// Transit key itself. A tombstone owns only what it says it owns.
-func ownsTransitKey(rec kvRecord) bool {
-	if rec.Tombstone != "" {
-		return rec.Transit == transitOwned
-	}
-	return rec.Metadata != nil && (rec.Transit == transitOwned || rec.Transit == "")
 }
 
 // kvStore keeps one KV v2 record per key id with check-and-set writes.
@@ -164,23 +141,21 @@ func (s *kvStore) write(ctx context.Context, name string, rec kvRecord, cas uint
 
 // create stores a new record: kms.ErrExists when a live record, a
 // removal in progress, or anything Keyward cannot prove is its own holds
-// the name. It returns the new version and, when the name was free only
-// because an old tombstone held it, that tombstone (so the caller can tell
-// which leftovers of the interrupted removal are its own).
-func (s *kvStore) create(ctx context.Context, name string, rec kvRecord) (uint64, kvRecord, error) {
+// the name. It returns the new version.
+func (s *kvStore) create(ctx context.Context, name string, rec kvRecord) (uint64, error) {
 	for attempt := 0; ; attempt++ {
 		ver, err := s.write(ctx, name, rec, 0)
 		if !casMismatch(err) {
-			return ver, kvRecord{}, err
+			return ver, err
 		}
 		// Something is there: a live record, what a removal left behind,
 		// or an object that is not Keyward's.
-		current, tomb, free, err := s.leftover(ctx, name)
+		current, free, err := s.leftover(ctx, name)
 		if err != nil {
-			return 0, kvRecord{}, err
+			return 0, err
 		}
 		if !free || attempt >= 3 {
-			return 0, kvRecord{}, fmt.Errorf("%w: key %q", kms.ErrExists, name)
+			return 0, fmt.Errorf("%w: key %q", kms.ErrExists, name)
 		}
 		if current == 0 {
 			continue // removed meanwhile: try cas=0 again
@@ -190,7 +165,7 @@ func (s *kvStore) create(ctx context.Context, name string, rec kvRecord) (uint64
 			continue
 		}
 		if err != nil {
-			return 0, kvRecord{}, err
+			return 0, err
 		}
 		// The versions below ours belonged to the key the tombstone
 		// removed: destroy their data for good. Version-specific, so it
@@ -198,17 +173,16 @@ func (s *kvStore) create(ctx context.Context, name string, rec kvRecord) (uint64
 		if err := s.destroyVersions(ctx, name, current); err != nil {
 			s.log.Warn("vault: could not destroy the old KV versions of a reused key id", "key_id", name, "error", err)
 		}
-		return ver, tomb, nil
+		return ver, nil
 	}
 }
 
 // leftover inspects an existing path. free is true only when its current
 // version is a Keyward tombstone older than tombstoneGrace (a removal that
-// did not finish): tomb is that tombstone. A current version that is
-// deleted or destroyed, or that is not a Keyward record, is not free:
-// Keyward cannot prove it wrote it, so it never overwrites it. current 0
-// means the path vanished.
-func (s *kvStore) leftover(ctx context.Context, name string) (current uint64, tomb kvRecord, free bool, err error) {
+// did not finish). A current version that is deleted or destroyed, or that
+// is not a Keyward record, is not free: Keyward cannot prove it wrote it,
+// so it never overwrites it. current 0 means the path vanished.
+func (s *kvStore) leftover(ctx context.Context, name string) (current uint64, free bool, err error) {
 	rec, ver, err := s.read(ctx, name)
 	switch {
 	case errors.Is(err, kms.ErrNotFound):
@@ -216,23 +190,23 @@ func (s *kvStore) leftover(ctx context.Context, name string) (current uint64, to
 		// the metadata tells.
 		return s.deletedOrGone(ctx, name)
 	case errors.Is(err, kms.ErrCorrupt):
-		return ver, kvRecord{}, false, nil // a live (if unreadable) object: taken
+		return ver, false, nil // a live (if unreadable) object: taken
 	case err != nil:
-		return 0, kvRecord{}, false, err
+		return 0, false, err
 	case rec.Tombstone == "":
-		return ver, kvRecord{}, false, nil
+		return ver, false, nil
 	}
 	at, perr := time.Parse(time.RFC3339Nano, rec.Tombstone)
-	return ver, rec, perr != nil || s.now().Sub(at) > tombstoneGrace, nil
+	return ver, perr != nil || s.now().Sub(at) > tombstoneGrace, nil
 }
 
 // deletedOrGone: the path reads as absent. If its metadata is gone too it
 // is free (current 0: try again); if a deleted or destroyed version is
 // current, someone deleted it outside Keyward, and it stays taken.
-func (s *kvStore) deletedOrGone(ctx context.Context, name string) (uint64, kvRecord, bool, error) {
+func (s *kvStore) deletedOrGone(ctx context.Context, name string) (uint64, bool, error) {
 	p, err := s.path("metadata", name)
 	if err != nil {
-		return 0, kvRecord{}, false, err
+		return 0, false, err
 	}
 	var out struct {
 		Data struct {
@@ -241,12 +215,12 @@ func (s *kvStore) deletedOrGone(ctx context.Context, name string) (uint64, kvRec
 	}
 	err = s.c.call(ctx, http.MethodGet, p, nil, &out)
 	if isStatus(err, http.StatusNotFound, "") {
-		return 0, kvRecord{}, true, nil
+		return 0, true, nil
 	}
 	if err != nil {
-		return 0, kvRecord{}, false, err
+		return 0, false, err
 	}
-	return out.Data.CurrentVersion, kvRecord{}, false, nil
+	return out.Data.CurrentVersion, false, nil
 }
 
 // update replaces the record if the current version is still rev:
@@ -261,19 +235,15 @@ func (s *kvStore) update(ctx context.Context, name string, rec kvRecord, rev uin
 
 // remove destroys the record at version rev for good. The tombstone write
 // decides the single winner: a loser gets kms.ErrNotFound when the record
-// is gone, kms.ErrConflict when it changed otherwise. beforePurge (may be
-// nil) runs once the tombstone is in place; if it fails, the record is
-// restored and its error returned. A failed purge after a successful
-// beforePurge is only logged when keepOnPurgeFailure is set (the caller's
-// material is already gone); otherwise the record is restored too.
-func (s *kvStore) remove(ctx context.Context, name string, rec kvRecord, rev uint64, beforePurge func() error, keepOnPurgeFailure bool) error {
-	stone := kvRecord{Format: recordFormat, Tombstone: s.now().UTC().Format(time.RFC3339Nano)}
-	if ownsTransitKey(rec) {
-		// Should the Transit key outlive this removal, the tombstone still
-		// proves it was Keyward's (see transitBackend.Create).
-		stone.Transit = transitOwned
-	}
-	tomb, err := s.update(ctx, name, stone, rev)
+// is gone, kms.ErrConflict when it changed otherwise. destroyMaterial (may
+// be nil) runs once the tombstone is in place; if it fails, the record is
+// restored and its error returned. When the purge then fails, the key is
+// already destroyed if destroyMaterial destroyed its material (the
+// tombstone stays and reads as "not found"); otherwise the record, which
+// holds the material, is restored so the destruction can be retried and
+// no sealed material is left behind in KV.
+func (s *kvStore) remove(ctx context.Context, name string, rec kvRecord, rev uint64, destroyMaterial func() error) error {
+	tomb, err := s.update(ctx, name, kvRecord{Format: recordFormat, Tombstone: s.now().UTC().Format(time.RFC3339Nano)}, rev)
 	if errors.Is(err, kms.ErrConflict) {
 		if _, _, gerr := s.get(ctx, name); errors.Is(gerr, kms.ErrNotFound) {
 			return gerr
@@ -288,13 +258,13 @@ func (s *kvStore) remove(ctx context.Context, name string, rec kvRecord, rev uin
 		}
 		return cause
 	}
-	if beforePurge != nil {
-		if err := beforePurge(); err != nil {
+	if destroyMaterial != nil {
+		if err := destroyMaterial(); err != nil {
 			return restore(err)
 		}
 	}
 	if err := s.purge(ctx, name); err != nil {
-		if keepOnPurgeFailure {
+		if destroyMaterial != nil {
 			s.log.Warn("vault: key destroyed, but its KV record could not be deleted; a tombstone stays", "key_id", name, "error", err)
 			return nil
 		}

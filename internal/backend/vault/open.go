@@ -3,24 +3,19 @@ package vault
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
-	"hash/maphash"
 	"io"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/keyward/keyward/internal/cache"
-	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/keyring"
-	"github.com/keyward/keyward/internal/kms"
 )
 
 // DefaultRevalidate is how often cached key state is re-checked against KV
 // (the bound on how long another node's state change takes to be seen).
 const DefaultRevalidate = 5 * time.Second
 
-// Options are what the registry passes besides the configuration.
+// Options are what the caller passes besides the configuration.
 type Options struct {
 	// Rand is the source of key material and nonces (vault backend);
 	// crypto/rand when nil.
@@ -51,14 +46,20 @@ func (o *Options) defaults() {
 	}
 }
 
+// Backend is an opened Vault backend: the parts a keyring needs, over one
+// authenticated Vault connection. Both backends keep their records in KV
+// v2, sealed by the record key; vault keeps the material in the records,
+// vault-transit in Transit keys.
+type Backend struct {
+	conn    *conn
+	transit bool
+	parts   keyring.Options
+}
+
 // Open logs in to Vault, checks that the configured mounts are usable,
-// starts token maintenance and returns the backend cfg.BackendType names:
-// config.BackendVault or config.BackendVaultTransit.
-func Open(ctx context.Context, cfg config.Config, o Options) (kms.Backend, error) {
+// creates the record key if it is missing and starts token maintenance.
+func Open(ctx context.Context, cfg Config, o Options) (*Backend, error) {
 	o.defaults()
-	if cfg.BackendType != config.BackendVault && cfg.BackendType != config.BackendVaultTransit {
-		return nil, fmt.Errorf("%w: %q is not a Vault backend", kms.ErrInvalidRequest, cfg.BackendType)
-	}
 	c, l, err := dial(ctx, cfg, o.Log)
 	if err != nil {
 		return nil, err
@@ -72,63 +73,54 @@ func Open(ctx context.Context, cfg config.Config, o Options) (kms.Backend, error
 	return b, nil
 }
 
-func open(ctx context.Context, c *conn, cfg config.Config, o Options) (kms.Backend, error) {
-	v := cfg.Vault
-	kvMount, transitMount := strings.Trim(v.KVMount, "/"), strings.Trim(v.MountPath, "/")
+func open(ctx context.Context, c *conn, cfg Config, o Options) (*Backend, error) {
+	kvMount, transitMount := strings.Trim(cfg.KVMount, "/"), strings.Trim(cfg.MountPath, "/")
 	if err := c.verifyMount(ctx, "kv_mount", kvMount, "kv", "2"); err != nil {
 		return nil, err
 	}
 	if err := c.verifyMount(ctx, "mount_path", transitMount, "transit", ""); err != nil {
 		return nil, err
 	}
-	kv := newKVStore(c, kvMount, v.KeyPathPrefix, o.Now, o.Log)
-	entries, ttl := cacheEntries(cfg), time.Duration(cfg.CacheTTLSeconds)*time.Second
-	if cfg.BackendType == config.BackendVaultTransit {
-		return &transitBackend{
-			conn: c, kv: kv, mount: transitMount, now: o.Now, revalidate: o.Revalidate,
-			cache: cache.New[string, *metaEntry](entries, ttl, o.Now, nil),
-			seed:  maphash.MakeSeed(),
-		}, nil
-	}
 	sealer := &transitSealer{c: c, mount: transitMount}
 	if err := sealer.ensureKEK(ctx); err != nil {
 		return nil, err
 	}
-	kr := keyring.New(keyring.Options{
-		Store: kvRecords{kv}, Sealer: sealer, Rand: o.Rand, Now: o.Now,
-		CacheEntries: entries, CacheTTL: ttl, Revalidate: o.Revalidate,
-	})
-	return &kvBackend{Keyring: kr, conn: c}, nil
+	var material keyring.Material = keyring.SealedMaterial{Rand: o.Rand}
+	if cfg.Transit {
+		material = &transitMaterial{conn: c, mount: transitMount}
+	}
+	b := &Backend{conn: c, transit: cfg.Transit}
+	b.parts = keyring.Options{
+		Store:      kvRecords{kv: newKVStore(c, kvMount, cfg.KeyPathPrefix, o.Now, o.Log), transit: cfg.Transit},
+		Sealer:     sealer,
+		Material:   material,
+		Now:        o.Now,
+		Revalidate: o.Revalidate,
+		Health:     c.health,
+		Close:      b.Close,
+	}
+	return b, nil
 }
 
-// cacheEntries is zero (no cache) when the cache is disabled.
-func cacheEntries(cfg config.Config) int {
-	if !cfg.EnableCache {
-		return 0
-	}
-	return cfg.MaxCachedKeys
+// KeyringOptions returns the keyring's parts for this backend: store,
+// sealer, material, clock, revalidation, health and close. The caller
+// adds the cache settings.
+func (b *Backend) KeyringOptions() keyring.Options { return b.parts }
+
+// Close stops token maintenance and closes idle connections.
+func (b *Backend) Close() error {
+	b.conn.close()
+	return nil
 }
 
 // HoldsKeys reports whether any key record lives under the configured KV
 // prefix (a tombstone left by a destruction does not count). It logs in
 // for the check only.
-func HoldsKeys(ctx context.Context, cfg config.Config) (bool, error) {
+func HoldsKeys(ctx context.Context, cfg Config) (bool, error) {
 	c, _, err := dial(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return false, err
 	}
 	defer c.close()
-	return newKVStore(c, cfg.Vault.KVMount, cfg.Vault.KeyPathPrefix, time.Now, slog.New(slog.DiscardHandler)).holdsKeys(ctx)
+	return newKVStore(c, cfg.KVMount, cfg.KeyPathPrefix, time.Now, slog.New(slog.DiscardHandler)).holdsKeys(ctx)
 }
-
-// TokenTTL reports how long the backend's Vault token has left (ok false
-// for a token that never expires), for the keyward_vault_token_ttl_seconds
-// metric.
-func (b *kvBackend) TokenTTL() (time.Duration, bool) { return b.conn.TokenTTL() }
-
-// TokenTTL: see kvBackend.TokenTTL.
-func (b *transitBackend) TokenTTL() (time.Duration, bool) { return b.conn.TokenTTL() }
-
-// TransitBatches reports the Transit calls sent in batch requests (see
-// batch.go): the number of batch requests and the calls they carried.
-func (b *transitBackend) TransitBatches() (requests, calls uint64) { return b.conn.TransitBatches() }

@@ -181,31 +181,50 @@ func TestOnlyProvenObjectsAreDeleted(t *testing.T) {
 	}
 
 	t.Run("incomplete creation", func(t *testing.T) {
+		// Create's record is written, its Transit key made, and then Vault
+		// refuses every KV write: the record cannot say "owned", and
+		// removing it fails too. A record claims the id without proof.
+		p := newProxy(t, s.Addr)
 		prefix := freshPrefix()
-		b := openT(t, testConfig(s.Addr, s.Token, config.BackendVaultTransit, prefix), Options{})
-		app := makeAppKey(t, s, "half")
-		meta := testMeta("half")
-		meta.Version = 1
-		mustDo(t, s, "POST", "/v1/secret/data/"+prefix+"/half", map[string]any{"data": kvRecord{Format: recordFormat, Metadata: &meta, Transit: transitCreating}}, nil)
+		b := openT(t, testConfig(p.URL, s.Token, config.BackendVaultTransit, prefix), Options{})
+		writes := 0
+		p.setFail(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method != http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/secret/data/") {
+				if writes++; writes > 1 {
+					http.Error(w, `{"errors":["injected"]}`, http.StatusInternalServerError)
+					return true
+				}
+			}
+			return false
+		})
+		if _, err := b.Create(ctx, testMeta("half")); err == nil || !strings.Contains(err.Error(), "half-made") {
+			t.Fatalf("create with KV failing after the claim: %v", err)
+		}
+		p.setFail(nil)
+		b.ClearCache()
+		if m, err := b.Describe(ctx, "half"); err != nil || m.ID != "half" {
+			t.Fatalf("the half-made key: %+v %v", m, err)
+		}
 		if _, err := b.Wrap(ctx, "half", 1, []byte("dk"), nil); !errors.Is(err, kms.ErrConflict) {
 			t.Fatalf("wrap under an unproven Transit key: %v", err)
 		}
-		if _, err := b.(kms.Rotator).Rotate(ctx, "half", func(kms.Metadata) error { return nil }); !errors.Is(err, kms.ErrConflict) {
+		if _, err := b.Rotate(ctx, "half", func(kms.Metadata) error { return nil }); !errors.Is(err, kms.ErrConflict) {
 			t.Fatalf("rotate an unproven Transit key: %v", err)
 		}
 		if err := b.Destroy(ctx, "half", nil); err != nil {
 			t.Fatalf("destroy the incomplete key: %v", err)
 		}
-		app.intact(t, s)
+		if status, _ := s.Do("GET", "/v1/transit/keys/half", nil, s.Token); status != http.StatusOK {
+			t.Fatalf("destroying a key without proof deleted its Transit key: %d", status)
+		}
 	})
 }
 
 // TestLeftoverTransitKey: a destruction interrupted after its tombstone
-// (Transit key not deleted) leaves a Transit key that its tombstone proves
-// Keyward's. Re-creating the id once the tombstone is old deletes that
-// leftover first, so the destroyed key's blobs do not decrypt under the
-// new key. A tombstone without that proof (as older releases wrote) does
-// not let Keyward delete a Transit key: the creation is refused instead.
+// (Transit key not deleted) leaves a Transit key that nothing proves
+// Keyward's any more (the record that proved it is gone). Re-creating the
+// id is refused and the leftover stays, until an operator deletes it; the
+// key made then is fresh, so the destroyed key's blobs do not decrypt.
 func TestLeftoverTransitKey(t *testing.T) {
 	t.Parallel()
 	s := vaulttest.StartDev(t)
@@ -213,34 +232,27 @@ func TestLeftoverTransitKey(t *testing.T) {
 	prefix := freshPrefix()
 	clk := newClock()
 	b := openT(t, testConfig(s.Addr, s.Token, config.BackendVaultTransit, prefix), Options{Now: clk.Now})
-	stone := func(id string, owned bool) {
-		rec := map[string]any{"format": 1, "tombstone": clk.Now().UTC().Format(time.RFC3339Nano)}
-		if owned {
-			rec["transit"] = transitOwned
-		}
-		mustDo(t, s, "POST", "/v1/secret/data/"+prefix+"/"+id, map[string]any{"data": rec}, nil)
+	if _, err := b.Create(ctx, testMeta("t")); err != nil {
+		t.Fatal(err)
 	}
-	for _, id := range []string{"proven", "unproven"} {
-		if _, err := b.Create(ctx, testMeta(id)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ct, _ := b.Wrap(ctx, "proven", 1, []byte("old secret"), nil)
-	stone("proven", true)
-	stone("unproven", false)
+	ct, _ := b.Wrap(ctx, "t", 1, []byte("old secret"), nil)
+	mustDo(t, s, "POST", "/v1/secret/data/"+prefix+"/t", map[string]any{
+		"data": map[string]any{"format": 1, "tombstone": clk.Now().UTC().Format(time.RFC3339Nano)}}, nil)
 	b.ClearCache()
 	clk.Advance(2 * tombstoneGrace)
-	if _, err := b.Create(ctx, testMeta("proven")); err != nil {
-		t.Fatalf("create over an owned leftover: %v", err)
+	if _, err := b.Create(ctx, testMeta("t")); !errors.Is(err, kms.ErrConflict) {
+		t.Fatalf("create over a leftover Transit key: %v, want kms.ErrConflict", err)
 	}
-	if _, err := b.Unwrap(ctx, "proven", 1, ct, nil); !errors.Is(err, kms.ErrInvalidCiphertext) {
+	if status, _ := s.Do("GET", "/v1/transit/keys/t", nil, s.Token); status != http.StatusOK {
+		t.Fatalf("the leftover was deleted: %d", status)
+	}
+	mustDo(t, s, "POST", "/v1/transit/keys/t/config", map[string]any{"deletion_allowed": true}, nil)
+	mustDo(t, s, "DELETE", "/v1/transit/keys/t", nil, nil)
+	if _, err := b.Create(ctx, testMeta("t")); err != nil {
+		t.Fatalf("create after the operator removed the leftover: %v", err)
+	}
+	if _, err := b.Unwrap(ctx, "t", 1, ct, nil); !errors.Is(err, kms.ErrInvalidCiphertext) {
 		t.Fatalf("old blob under the re-created key: %v", err)
-	}
-	if _, err := b.Create(ctx, testMeta("unproven")); !errors.Is(err, kms.ErrConflict) {
-		t.Fatalf("create over an unproven leftover: %v, want kms.ErrConflict", err)
-	}
-	if status, _ := s.Do("GET", "/v1/transit/keys/unproven", nil, s.Token); status != http.StatusOK {
-		t.Fatalf("the unproven leftover was deleted: %d", status)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/keyring"
 	"github.com/keyward/keyward/internal/kms"
 	"github.com/keyward/keyward/internal/vaulttest"
 )
@@ -30,9 +32,10 @@ func kvData(t *testing.T, s *vaulttest.Server, prefix, id string) map[string]jso
 	return out.Data.Data
 }
 
-// TestNoKeyMaterialInKV reads the KV records straight from Vault: the vault
-// backend's record holds only a Transit ciphertext, the vault-transit
-// backend's holds metadata only, and its Transit key cannot be exported.
+// TestNoKeyMaterialInKV reads the KV records straight from Vault: both
+// backends' records hold only a Transit ciphertext under the record key;
+// opened, the vault-transit record holds metadata and version numbers but
+// no material, and its Transit key cannot be exported.
 func TestNoKeyMaterialInKV(t *testing.T) {
 	t.Parallel()
 	s := vaulttest.StartDev(t)
@@ -71,12 +74,30 @@ func TestNoKeyMaterialInKV(t *testing.T) {
 			t.Fatal(err)
 		}
 		data := kvData(t, s, prefix, "k")
-		if len(data) != 3 || data["format"] == nil || data["metadata"] == nil || string(data["transit"]) != `"owned"` {
+		if len(data) != 2 || data["format"] == nil || data["sealed"] == nil {
 			t.Fatalf("unexpected KV fields: %v", keys(data))
 		}
-		var meta map[string]json.RawMessage
-		json.Unmarshal(data["metadata"], &meta)
-		for k := range meta {
+		var sealedB64 string
+		json.Unmarshal(data["sealed"], &sealedB64)
+		sealed, _ := base64.StdEncoding.DecodeString(sealedB64)
+		var dec struct {
+			Data struct {
+				Plaintext []byte `json:"plaintext"`
+			} `json:"data"`
+		}
+		mustDo(t, s, "POST", "/v1/transit/decrypt/"+recordKEK, map[string]any{"ciphertext": string(sealed), "associated_data": keyring.RecordAAD("k")}, &dec)
+		var rec struct {
+			Metadata map[string]json.RawMessage `json:"metadata"`
+			Versions []map[string]json.RawMessage
+			State    string `json:"material_state"`
+		}
+		if err := json.Unmarshal(dec.Data.Plaintext, &rec); err != nil || rec.State != transitOwned || len(rec.Versions) != 1 {
+			t.Fatalf("opened record: %s %v", dec.Data.Plaintext, err)
+		}
+		if _, ok := rec.Versions[0]["material"]; ok {
+			t.Fatalf("a vault-transit record holds material: %s", dec.Data.Plaintext)
+		}
+		for k := range rec.Metadata {
 			switch k {
 			case "id", "description", "state", "usage", "tags", "creation_date", "deletion_date", "version", "rotation_date", "rotation_enabled", "rotation_period_days":
 			default:
@@ -163,7 +184,7 @@ func TestRotate(t *testing.T) {
 		t.Run(typ, func(t *testing.T) {
 			cfg := testConfig(s.Addr, s.Token, typ, freshPrefix())
 			b, b2 := openT(t, cfg, Options{}), openT(t, cfg, Options{})
-			r, r2 := b.(kms.Rotator), b2.(kms.Rotator)
+			r, r2 := b, b2
 			b.Create(ctx, testMeta("r"))
 			ct1, _ := b.Wrap(ctx, "r", 1, []byte("secret"), nil)
 			boom := errors.New("not due")
@@ -178,7 +199,7 @@ func TestRotate(t *testing.T) {
 			}
 			var wg sync.WaitGroup
 			errs := make([]error, 2)
-			for i, rot := range []kms.Rotator{r, r2} {
+			for i, rot := range []kms.Engine{r, r2} {
 				wg.Add(1)
 				go func() { defer wg.Done(); _, errs[i] = rot.Rotate(ctx, "r", onlyV1) }()
 			}
@@ -209,9 +230,25 @@ func TestRotate(t *testing.T) {
 			if !strings.HasPrefix(string(ct2), "vault:v2:") {
 				t.Fatalf("transit v2 ciphertext: %.12s", ct2)
 			}
-			// Half a rotation: KV says version 3, Transit has 2.
-			if _, err := b.Update(ctx, "r", func(m *kms.Metadata) error { m.Version = 3; return nil }); err != nil {
-				t.Fatal(err)
+			// Half a rotation: the record says version 3, Transit refuses to
+			// rotate (the node fails after the record's write).
+			p := newProxy(t, s.Addr)
+			pcfg := cfg
+			pcfg.Address = p.URL
+			pb := openT(t, pcfg, Options{})
+			p.setFail(func(w http.ResponseWriter, r *http.Request) bool {
+				if strings.HasSuffix(r.URL.Path, "/keys/r/rotate") {
+					http.Error(w, `{"errors":["injected"]}`, http.StatusServiceUnavailable)
+					return true
+				}
+				return false
+			})
+			if _, err := pb.Rotate(ctx, "r", func(kms.Metadata) error { return nil }); !errors.Is(err, kms.ErrUnavailable) {
+				t.Fatalf("rotate with Transit failing: %v", err)
+			}
+			b.ClearCache()
+			if m, err := b.Describe(ctx, "r"); err != nil || m.Version != 3 {
+				t.Fatalf("after half a rotation: %+v %v", m, err)
 			}
 			if ct3, err := b.Wrap(ctx, "r", 3, []byte("secret"), nil); err != nil || !strings.HasPrefix(string(ct3), "vault:v3:") {
 				t.Fatalf("wrap after half a rotation: %v", err)
@@ -224,10 +261,10 @@ func TestRotate(t *testing.T) {
 // not finish: a foreign KV record is listed as unreadable and is never
 // destroyed (TestOnlyProvenObjectsAreDeleted has more); a tombstone left
 // by an interrupted destruction blocks re-creation while young and is
-// taken over (its old versions destroyed) once old; a leftover Transit key
-// the tombstone proves Keyward's is replaced, so the destroyed key's blobs
-// do not decrypt under the new key (TestLeftoverTransitKey has the
-// unproven case).
+// taken over (its old versions destroyed) once old, and the destroyed
+// key's blobs do not decrypt under the new key. A Transit key the
+// interruption left behind is not Keyward's to delete
+// (TestLeftoverTransitKey).
 func TestUnreadableAndLeftovers(t *testing.T) {
 	t.Parallel()
 	s := vaulttest.StartDev(t)
@@ -257,7 +294,7 @@ func TestUnreadableAndLeftovers(t *testing.T) {
 			b.Create(ctx, testMeta("t"))
 			ct, _ := b.Wrap(ctx, "t", 1, []byte("old secret"), nil)
 			mustDo(t, s, "POST", "/v1/secret/data/"+prefix+"/t", map[string]any{
-				"data": map[string]any{"format": 1, "tombstone": clk.Now().UTC().Format(time.RFC3339Nano), "transit": transitOwned}}, nil)
+				"data": map[string]any{"format": 1, "tombstone": clk.Now().UTC().Format(time.RFC3339Nano)}}, nil)
 			var meta struct {
 				Data struct {
 					CurrentVersion int                                 `json:"current_version"`
@@ -274,10 +311,25 @@ func TestUnreadableAndLeftovers(t *testing.T) {
 				t.Fatalf("create over a young tombstone: %v", err)
 			}
 			clk.Advance(2 * tombstoneGrace)
+			if typ == config.BackendVaultTransit {
+				// The Transit key the interrupted destruction left is no
+				// longer proven Keyward's: refused until an operator
+				// removes it (TestLeftoverTransitKey).
+				if _, err := b.Create(ctx, testMeta("t")); !errors.Is(err, kms.ErrConflict) {
+					t.Fatalf("create over a leftover Transit key: %v", err)
+				}
+				mustDo(t, s, "POST", "/v1/transit/keys/t/config", map[string]any{"deletion_allowed": true}, nil)
+				mustDo(t, s, "DELETE", "/v1/transit/keys/t", nil, nil)
+			}
 			if _, err := b.Create(ctx, testMeta("t")); err != nil {
 				t.Fatalf("create over an old tombstone: %v", err)
 			}
 			mustDo(t, s, "GET", "/v1/secret/metadata/"+prefix+"/t", nil, &meta)
+			if typ == config.BackendVaultTransit {
+				// The refused creation removed the whole path, old versions
+				// included: the key starts over at version 1.
+				tombVersion = 0
+			}
 			for v, info := range meta.Data.Versions {
 				n, _ := strconv.Atoi(v)
 				if old := n <= tombVersion; info.Destroyed != old {
@@ -291,29 +343,37 @@ func TestUnreadableAndLeftovers(t *testing.T) {
 	}
 }
 
-// TestDeleteAt: the revision-checked delete the keyring can use to close
-// the gap between its precondition check and the tombstone.
+// TestDeleteAt: the store deletes exactly the revision it is given, so a
+// change made by another node since the keyring's check wins.
 func TestDeleteAt(t *testing.T) {
 	t.Parallel()
 	s := vaulttest.StartDev(t)
 	ctx := context.Background()
 	prefix := freshPrefix()
 	b := openT(t, testConfig(s.Addr, s.Token, config.BackendVault, prefix), Options{})
-	store := kvRecords{newKVStore(connOf(b), "secret", prefix, time.Now, slog.New(slog.DiscardHandler))}
+	store := kvRecords{kv: newKVStore(connOf(b), "secret", prefix, time.Now, slog.New(slog.DiscardHandler))}
 	b.Create(ctx, testMeta("k"))
 	e, err := store.Get(ctx, "k")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.Update(ctx, "k", func(m *kms.Metadata) error { m.Description = "changed elsewhere"; return nil })
-	if err := store.DeleteAt(ctx, "k", e.Revision); !errors.Is(err, kms.ErrConflict) {
+	if err := store.Delete(ctx, "k", e.Revision, nil); !errors.Is(err, kms.ErrConflict) {
 		t.Fatalf("delete at a stale revision: %v", err)
 	}
 	e, _ = store.Get(ctx, "k")
-	if err := store.DeleteAt(ctx, "k", e.Revision); err != nil {
+	boom := errors.New("material stays")
+	if err := store.Delete(ctx, "k", e.Revision, func() error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("delete with a failing material destruction: %v", err)
+	}
+	if _, err := b.Describe(ctx, "k"); err != nil {
+		t.Fatalf("record after a failed deletion: %v", err)
+	}
+	e, _ = store.Get(ctx, "k")
+	if err := store.Delete(ctx, "k", e.Revision, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.DeleteAt(ctx, "k", e.Revision); !errors.Is(err, kms.ErrNotFound) {
+	if err := store.Delete(ctx, "k", e.Revision, nil); !errors.Is(err, kms.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
 }

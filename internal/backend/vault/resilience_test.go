@@ -30,15 +30,15 @@ func TestOutage(t *testing.T) {
 	clk := newClock()
 	const timeout, retries = 2, 2
 	bound := timeout*time.Second*(retries+1) + time.Second
-	open := func(typ string) kms.Backend {
+	open := func(typ string) kms.Engine {
 		cfg := testConfig(s.Addr, s.Token, typ, freshPrefix())
-		cfg.TimeoutSeconds, cfg.RetryAttempts = timeout, retries
+		cfg.Timeout, cfg.Retries = timeout*time.Second, retries
 		return openT(t, cfg, Options{Now: clk.Now})
 	}
 	kv, tr := open(config.BackendVault), open(config.BackendVaultTransit)
 	pt, aad := []byte("a data key of 32 bytes, really!!"), []byte("ctx")
-	cts := map[kms.Backend][]byte{}
-	for _, b := range []kms.Backend{kv, tr} {
+	cts := map[kms.Engine][]byte{}
+	for _, b := range []kms.Engine{kv, tr} {
 		if _, err := b.Create(ctx, testMeta("k")); err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +58,7 @@ func TestOutage(t *testing.T) {
 	}
 	allDown := func(phase string) {
 		t.Helper()
-		for name, b := range map[string]kms.Backend{"vault": kv, "vault-transit": tr} {
+		for name, b := range map[string]kms.Engine{"vault": kv, "vault-transit": tr} {
 			b := b
 			unavailable(phase+" "+name+" wrap", func() error { _, err := b.Wrap(ctx, "k", 1, pt, aad); return err })
 			unavailable(phase+" "+name+" unwrap", func() error { _, err := b.Unwrap(ctx, "k", 1, cts[b], aad); return err })
@@ -84,7 +84,7 @@ func TestOutage(t *testing.T) {
 	allDown("sealed:")
 
 	s.Unseal()
-	for _, b := range []kms.Backend{kv, tr} {
+	for _, b := range []kms.Engine{kv, tr} {
 		if err := b.Health(ctx); err != nil {
 			t.Fatalf("health after unseal: %v", err)
 		}
@@ -110,12 +110,12 @@ func TestRetryPolicy(t *testing.T) {
 	p := newProxy(t, s.Addr)
 	ctx := context.Background()
 	cfg := testConfig(p.URL, s.Token, config.BackendVaultTransit, freshPrefix())
-	cfg.TimeoutSeconds, cfg.RetryAttempts = 1, 3
+	cfg.Timeout, cfg.Retries = time.Second, 3
 	b := openT(t, cfg, Options{})
 	if _, err := b.Create(ctx, testMeta("k")); err != nil {
 		t.Fatal(err)
 	}
-	record := "GET /v1/secret/data/" + cfg.Vault.KeyPathPrefix + "/k"
+	record := "GET /v1/secret/data/" + cfg.KeyPathPrefix + "/k"
 
 	// inject answers the first n requests of method (GET, LIST, PUT) to a
 	// secret/ or transit/ path with f.
@@ -193,8 +193,8 @@ func TestRetryPolicy(t *testing.T) {
 
 	// Writes: sent once, whatever the failure.
 	for name, f := range map[string]func(http.ResponseWriter, *http.Request){"503": status(503, "unavailable"), "hang-up": hangUp} {
-		inject("PUT", 1, f)
 		b.Describe(ctx, "k") // warm, so only the write goes out
+		inject("PUT", 1, f)
 		p.take()
 		_, err := b.Wrap(ctx, "k", 1, []byte("x"), nil)
 		if c := p.take(); !errors.Is(err, kms.ErrUnavailable) || total(c, "PUT ") != 1 {
@@ -270,7 +270,7 @@ func TestTwoNodes(t *testing.T) {
 				b.Describe(ctx, id)
 				var wg sync.WaitGroup
 				errs := make([]error, 2)
-				for j, n := range []kms.Backend{a, b} {
+				for j, n := range []kms.Engine{a, b} {
 					wg.Add(1)
 					go func() { defer wg.Done(); errs[j] = n.Destroy(ctx, id, onlyDisabled) }()
 				}
@@ -287,7 +287,7 @@ func TestTwoNodes(t *testing.T) {
 				if ok != 1 || notFound != 1 {
 					t.Fatalf("%s: concurrent destroys: %v", id, errs)
 				}
-				for _, n := range []kms.Backend{a, b} {
+				for _, n := range []kms.Engine{a, b} {
 					if _, err := n.Describe(ctx, id); !errors.Is(err, kms.ErrNotFound) {
 						t.Fatalf("%s after destroy: %v", id, err)
 					}

@@ -89,13 +89,13 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for name, mod := range map[string]func(*config.Vault){
-		"ca_cert file":    func(v *config.Vault) { v.CACert = caFile },
-		"ca_cert PEM":     func(v *config.Vault) { v.CACert = string(pem) },
-		"skip_tls_verify": func(v *config.Vault) { v.SkipTLSVerify = true },
+	for name, mod := range map[string]func(*Config){
+		"ca_cert file":    func(v *Config) { v.CACert = caFile },
+		"ca_cert PEM":     func(v *Config) { v.CACert = string(pem) },
+		"skip_tls_verify": func(v *Config) { v.SkipTLSVerify = true },
 	} {
 		cfg := testConfig(addr, "root", config.BackendVaultTransit, freshPrefix())
-		mod(cfg.Vault)
+		mod(&cfg)
 		b := openT(t, cfg, Options{})
 		// One Transit mount for the three configurations: a key id each.
 		if _, err := b.Create(ctx, testMeta(strings.NewReplacer(" ", "-", "_", "-").Replace(name))); err != nil {
@@ -109,7 +109,7 @@ func TestTLS(t *testing.T) {
 	if _, err := Open(ctx, cfg, Options{}); !errors.Is(err, kms.ErrUnavailable) || !strings.Contains(err.Error(), "ca_cert") {
 		t.Fatalf("no CA: %v", err)
 	}
-	cfg.Vault.CACert = "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n"
+	cfg.CACert = "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n"
 	if _, err := Open(ctx, cfg, Options{}); !errors.Is(err, kms.ErrInvalidRequest) {
 		t.Fatalf("bad PEM: %v", err)
 	}

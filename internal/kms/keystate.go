@@ -7,17 +7,6 @@ import (
 	"time"
 )
 
-// Rotator is implemented by backends that can add a key version. A backend
-// without it answers rotation with ErrNotImplemented (501).
-type Rotator interface {
-	// Rotate makes a new current version with fresh material and records
-	// the rotation date in the metadata. Older versions stay usable for
-	// decryption. precondition is checked against fresh metadata inside
-	// the same atomic update, so two nodes seeing one due rotation make one
-	// rotation, not two.
-	Rotate(ctx context.Context, id string, precondition func(Metadata) error) (Metadata, error)
-}
-
 // Automatic rotation period bounds in days (as in AWS KMS).
 const (
 	MinRotationPeriodDays     = 90
@@ -41,7 +30,7 @@ func (s *Service) setEnabled(ctx context.Context, id string, to State) (Metadata
 	if err := ValidateKeyID(id); err != nil {
 		return Metadata{}, err
 	}
-	return s.backend.Update(ctx, id, func(m *Metadata) error {
+	return s.keys.Update(ctx, id, func(m *Metadata) error {
 		if m.State == StatePendingDeletion {
 			return fmt.Errorf("%w: key %q is pending deletion; cancel the deletion first", ErrInvalidKeyState, id)
 		}
@@ -59,11 +48,7 @@ func (s *Service) RotateKey(ctx context.Context, id string) (Metadata, error) {
 }
 
 func (s *Service) rotate(ctx context.Context, id string, due func(Metadata) error) (Metadata, error) {
-	r, ok := s.backend.(Rotator)
-	if !ok {
-		return Metadata{}, fmt.Errorf("%w: this backend cannot rotate keys", ErrNotImplemented)
-	}
-	m, err := r.Rotate(ctx, id, func(m Metadata) error {
+	m, err := s.keys.Rotate(ctx, id, func(m Metadata) error {
 		if m.State != StateEnabled {
 			return fmt.Errorf("%w: key %q is %s", ErrInvalidKeyState, id, m.State)
 		}
@@ -88,13 +73,10 @@ func (s *Service) SetRotation(ctx context.Context, id string, enabled bool, peri
 		if periodDays < MinRotationPeriodDays || periodDays > MaxRotationPeriodDays {
 			return Metadata{}, fmt.Errorf("%w: period_days must be between %d and %d", ErrInvalidRequest, MinRotationPeriodDays, MaxRotationPeriodDays)
 		}
-		if _, ok := s.backend.(Rotator); !ok {
-			return Metadata{}, fmt.Errorf("%w: this backend cannot rotate keys", ErrNotImplemented)
-		}
 	} else if periodDays != 0 {
 		return Metadata{}, fmt.Errorf("%w: period_days is only meaningful with enabled=true", ErrInvalidRequest)
 	}
-	return s.backend.Update(ctx, id, func(m *Metadata) error {
+	return s.keys.Update(ctx, id, func(m *Metadata) error {
 		if m.State == StatePendingDeletion {
 			return fmt.Errorf("%w: key %q is pending deletion", ErrInvalidKeyState, id)
 		}
@@ -130,7 +112,7 @@ func (s *Service) UpdateDescription(ctx context.Context, id, description string)
 	if len(description) > maxDescription {
 		return Metadata{}, fmt.Errorf("%w: description longer than %d bytes", ErrInvalidRequest, maxDescription)
 	}
-	return s.backend.Update(ctx, id, func(m *Metadata) error {
+	return s.keys.Update(ctx, id, func(m *Metadata) error {
 		m.Description = description
 		return nil
 	})
@@ -147,7 +129,7 @@ func (s *Service) TagKey(ctx context.Context, id string, tags map[string]string)
 	if err := validateTags(tags); err != nil {
 		return Metadata{}, err
 	}
-	return s.backend.Update(ctx, id, func(m *Metadata) error {
+	return s.keys.Update(ctx, id, func(m *Metadata) error {
 		merged := make(map[string]string, len(m.Tags)+len(tags))
 		for k, v := range m.Tags {
 			merged[k] = v
@@ -171,7 +153,7 @@ func (s *Service) UntagKey(ctx context.Context, id string, tagKeys []string) (Me
 	if len(tagKeys) == 0 {
 		return Metadata{}, fmt.Errorf("%w: tag_keys must not be empty", ErrInvalidRequest)
 	}
-	return s.backend.Update(ctx, id, func(m *Metadata) error {
+	return s.keys.Update(ctx, id, func(m *Metadata) error {
 		for _, k := range tagKeys {
 			delete(m.Tags, k)
 		}
@@ -182,13 +164,10 @@ func (s *Service) UntagKey(ctx context.Context, id string, tagKeys []string) (Me
 // RotateDue rotates every Enabled key whose automatic rotation is due and
 // returns how many it rotated.
 func (s *Service) RotateDue(ctx context.Context) (int, error) {
-	if _, ok := s.backend.(Rotator); !ok {
-		return 0, nil
-	}
 	now := s.opts.Now()
 	rotated, after := 0, ""
 	for {
-		page, err := s.backend.List(ctx, after, MaxListLimit)
+		page, err := s.keys.List(ctx, after, MaxListLimit)
 		if err != nil {
 			return rotated, err
 		}

@@ -72,7 +72,7 @@ func TestRotationKeepsOldBlobs(t *testing.T) {
 			}
 		}
 	}
-	f.svc.Backend().ClearCache()
+	f.svc.Engine().ClearCache()
 	for i, blob := range blobs {
 		_, pt, err := f.svc.Decrypt(ctx, blob, map[string]string{"v": "x"}, "")
 		if err != nil || !bytes.Equal(pt, keys[i]) {
@@ -147,7 +147,7 @@ func TestDescriptionAndTags(t *testing.T) {
 	if err != nil || len(m.Tags) != 1 || m.Tags["b"] != "2" {
 		t.Fatalf("%+v %v", m.Tags, err)
 	}
-	f.svc.Backend().ClearCache()
+	f.svc.Engine().ClearCache()
 	if m, _ := f.svc.DescribeKey(ctx, "k"); m.Description != "new" || m.Tags["b"] != "2" {
 		t.Fatal("not persisted")
 	}

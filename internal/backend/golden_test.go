@@ -1,4 +1,4 @@
-package backends
+package backend
 
 import (
 	"bytes"
@@ -43,8 +43,8 @@ func TestGoldenLocalKeyDirectoryV1(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reg := &Registry{DataDir: dir, Rand: rand.Reader, Now: time.Now}
-	b, err := reg.Open(context.Background(), config.Config{BackendType: config.BackendLocal, EnableCache: true, CacheTTLSeconds: 60, MaxCachedKeys: 10,
+	env := Env{DataDir: dir, Rand: rand.Reader, Now: time.Now}
+	b, _, err := env.Open(context.Background(), config.Config{BackendType: config.BackendLocal, EnableCache: true, CacheTTLSeconds: 60, MaxCachedKeys: 10,
 		Local: &config.Local{KeyDir: keys, MasterKey: "golden passphrase", FilePermissions: 0o600}})
 	if err != nil {
 		t.Fatal(err)

@@ -1,17 +1,23 @@
 package kms
 
-import "context"
+import (
+	"context"
 
-// Backend keeps master keys. The Service above it owns every rule
-// (states, the blob format, data keys); a Backend only stores metadata,
-// keeps material, and wraps or unwraps short secrets under a key version.
+	"github.com/keyward/keyward/internal/cache"
+)
+
+// Engine keeps the keys of one running configuration: their records
+// (metadata, versions) and, through the backend, their material. The
+// Service above it owns every rule (states, the blob format, data keys);
+// an Engine only stores, changes and destroys keys atomically and wraps or
+// unwraps short secrets under a key version.
 //
-// Implementations: internal/keyring (material sealed in a Store, used by the
-// local and vault backends) and, later, a Transit backend whose material
-// never leaves Vault.
-type Backend interface {
-	// Create makes a new key with version 1 material. meta.ID must be
-	// unused: an existing id is ErrExists.
+// There is one implementation, internal/keyring, over each backend's
+// store, sealer and material; the metrics wrapper (internal/metrics)
+// decorates it.
+type Engine interface {
+	// Create makes a new key with version 1. meta.ID must be unused: an
+	// existing id is ErrExists.
 	Create(ctx context.Context, meta Metadata) (Metadata, error)
 	// Describe returns the key's metadata (served from cache when warm).
 	Describe(ctx context.Context, id string) (Metadata, error)
@@ -20,6 +26,12 @@ type Backend interface {
 	// Update applies change to the key's metadata atomically: change sees
 	// the current metadata and may return an error to abort.
 	Update(ctx context.Context, id string, change func(*Metadata) error) (Metadata, error)
+	// Rotate makes a new current version with fresh material and records
+	// the rotation date in the metadata. Older versions stay usable for
+	// decryption. precondition is checked against fresh metadata inside
+	// the same atomic update, so two nodes seeing one due rotation make one
+	// rotation, not two.
+	Rotate(ctx context.Context, id string, precondition func(Metadata) error) (Metadata, error)
 	// Destroy removes the key and all of its material for good. When
 	// precondition is not nil it is checked against freshly read (not
 	// cached) metadata first, and its error aborts the destruction: the
@@ -32,6 +44,8 @@ type Backend interface {
 	Unwrap(ctx context.Context, id string, version uint32, ciphertext, aad []byte) ([]byte, error)
 	// ClearCache drops (and wipes) every cached entry.
 	ClearCache()
+	// CacheStats reports the cache's counters.
+	CacheStats() cache.Stats
 	// Health reports whether the backend is reachable and usable.
 	Health(ctx context.Context) error
 	// Close releases resources and wipes cached material.

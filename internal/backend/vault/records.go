@@ -12,79 +12,86 @@ import (
 	"github.com/keyward/keyward/internal/kms"
 )
 
-// recordKEK is the Transit key that seals the `vault` backend's key
-// records. It is created (aes256-gcm96, not exportable) on first Open.
+// recordKEK is the Transit key that seals the key records of both Vault
+// backends. It is created (aes256-gcm96, not exportable) on first Open,
+// and its name is a reserved key id (kms.ReservedKeyID), so that on a mount
+// vault-transit also uses, no API key can be it.
 const recordKEK = "keyward-record-kek"
 
-// kvBackend is the `vault` backend: a keyring over KV records sealed by
-// Transit. Embedding the Keyring keeps its whole method set (Rotate,
-// CacheStats); Health and Close are Vault's.
-type kvBackend struct {
-	*keyring.Keyring
-	conn *conn
-}
-
-var (
-	_ kms.Backend = (*kvBackend)(nil)
-	_ kms.Rotator = (*kvBackend)(nil)
-)
-
-// Health asks Vault's sys/health.
-func (b *kvBackend) Health(ctx context.Context) error { return b.conn.health(ctx) }
-
-// Close wipes the cache and stops token maintenance.
-func (b *kvBackend) Close() error {
-	err := b.Keyring.Close()
-	b.conn.close()
-	return err
-}
-
-// kvRecords is the keyring.Store over KV v2. It only ever sees sealed bytes
-// (the keyring seals before storing), which it keeps base64 in the
+// kvRecords is the keyring.Store over KV v2. It only ever sees sealed
+// bytes (the keyring seals before storing), which it keeps base64 in the
 // record's "sealed" field; the revision is the KV version.
-type kvRecords struct{ kv *kvStore }
+type kvRecords struct {
+	kv *kvStore
+	// transit: the store holds vault-transit keys, whose records Keyward
+	// 0.1 kept unsealed (see Get).
+	transit bool
+}
 
 var _ keyring.Store = kvRecords{}
 
-func (r kvRecords) Create(ctx context.Context, name string, value []byte) error {
-	_, _, err := r.kv.create(ctx, name, kvRecord{Format: recordFormat, Sealed: base64.StdEncoding.EncodeToString(value)})
-	return err
+func (r kvRecords) Create(ctx context.Context, name string, value []byte) (uint64, error) {
+	return r.kv.create(ctx, name, kvRecord{Format: recordFormat, Sealed: base64.StdEncoding.EncodeToString(value)})
 }
 
+// Get returns the sealed record. A vault-transit record of Keyward 0.1
+// (its metadata in the clear, see kvRecord) is converted into a record of
+// this release marked legacyPlain, which transitSealer.Open accepts
+// without the record key: 0.1 wrote it unsealed. It is sealed when the
+// key next changes. Until then, such a record is as trustworthy as 0.1
+// made it: anyone who can write Keyward's KV prefix could have written it
+// (docs/vault.md).
 func (r kvRecords) Get(ctx context.Context, name string) (keyring.Entry, error) {
 	rec, ver, err := r.kv.get(ctx, name)
 	if err != nil {
 		return keyring.Entry{}, err
 	}
+	if rec.Sealed == "" && rec.Metadata != nil && r.transit {
+		plain, err := legacyTransitRecord(name, *rec.Metadata)
+		if err != nil {
+			return keyring.Entry{}, err
+		}
+		return keyring.Entry{Value: append([]byte(legacyPlain), plain...), Revision: ver}, nil
+	}
 	value, err := base64.StdEncoding.DecodeString(rec.Sealed)
-	if err != nil || len(value) == 0 {
+	if err != nil || len(value) == 0 || bytes.HasPrefix(value, []byte(legacyPlain)) {
 		return keyring.Entry{}, fmt.Errorf("%w: key %q: the KV record holds no sealed value", kms.ErrCorrupt, name)
 	}
 	return keyring.Entry{Value: value, Revision: ver}, nil
 }
 
-func (r kvRecords) Update(ctx context.Context, name string, value []byte, rev uint64) error {
-	_, err := r.kv.update(ctx, name, kvRecord{Format: recordFormat, Sealed: base64.StdEncoding.EncodeToString(value)}, rev)
-	return err
-}
+// legacyPlain starts the value Get makes of a Keyward 0.1 vault-transit
+// record. A sealed value never starts with it (Transit ciphertexts start
+// with "vault:v"), and Get refuses a stored value that does.
+const legacyPlain = "keyward-0.1-plain-record\x00"
 
-// Delete tombstones the current version, then deletes every version (see
-// kvStore.remove). If the final delete fails the record is restored, so
-// the destruction can be retried and no sealed material is left behind. A
-// KV object that is not a Keyward record is never deleted.
-func (r kvRecords) Delete(ctx context.Context, name string) error {
-	rec, ver, err := r.kv.get(ctx, name)
-	if err != nil {
-		return err
+// legacyTransitRecord is the record of a Keyward 0.1 vault-transit key:
+// its metadata, versions 1 to the current one (Transit keeps their
+// material), and its Transit key Keyward's own (0.1 created it itself).
+func legacyTransitRecord(name string, meta kms.Metadata) ([]byte, error) {
+	if meta.ID != name || meta.Version == 0 {
+		return nil, fmt.Errorf("%w: key %q: the KV record holds no metadata for this id", kms.ErrCorrupt, name)
 	}
-	return r.kv.remove(ctx, name, rec, ver, nil, false)
+	rec := keyring.Record{Format: keyring.RecordFormat, Metadata: meta, MaterialState: transitOwned}
+	for v := uint32(1); v <= meta.Version; v++ {
+		created := meta.CreationDate
+		if v == meta.Version && v > 1 {
+			created = meta.RotationDate
+		}
+		rec.Versions = append(rec.Versions, keyring.RecordVersion{Version: v, Created: created})
+	}
+	return rec.Encode()
 }
 
-// DeleteAt is Delete with the tombstone's check-and-set on rev, the
-// revision the keyring opened and checked: a change made by another node
-// since then makes it fail with kms.ErrConflict (kms.ErrNotFound when the
-// record is gone).
-func (r kvRecords) DeleteAt(ctx context.Context, name string, rev uint64) error {
+func (r kvRecords) Update(ctx context.Context, name string, value []byte, rev uint64) (uint64, error) {
+	return r.kv.update(ctx, name, kvRecord{Format: recordFormat, Sealed: base64.StdEncoding.EncodeToString(value)}, rev)
+}
+
+// Delete tombstones revision rev (exactly one of concurrent destroyers on
+// any node gets past that), runs destroyMaterial, then deletes every
+// version (see kvStore.remove). A KV object that is not a Keyward record
+// is never deleted: the keyring opened this one before.
+func (r kvRecords) Delete(ctx context.Context, name string, rev uint64, destroyMaterial func() error) error {
 	rec, ver, err := r.kv.get(ctx, name)
 	if err != nil {
 		return err
@@ -92,7 +99,7 @@ func (r kvRecords) DeleteAt(ctx context.Context, name string, rev uint64) error 
 	if ver != rev {
 		return fmt.Errorf("%w: key %q changed since it was checked", kms.ErrConflict, name)
 	}
-	return r.kv.remove(ctx, name, rec, rev, nil, false)
+	return r.kv.remove(ctx, name, rec, rev, destroyMaterial)
 }
 
 func (r kvRecords) List(ctx context.Context, after string, limit int) ([]string, bool, error) {
@@ -139,7 +146,6 @@ type transitRequest struct {
 	Plaintext      []byte `json:"plaintext,omitempty"`
 	Ciphertext     string `json:"ciphertext,omitempty"`
 	AssociatedData []byte `json:"associated_data,omitempty"`
-	KeyVersion     uint32 `json:"key_version,omitempty"`
 }
 
 type transitAnswer struct {
@@ -161,8 +167,12 @@ func (s *transitSealer) Seal(ctx context.Context, plaintext, aad []byte) ([]byte
 }
 
 // Open: a value Transit refuses (damaged, another KEK, other aad) is
-// kms.ErrCorrupt; an unreachable Vault stays kms.ErrUnavailable.
+// kms.ErrCorrupt; an unreachable Vault stays kms.ErrUnavailable. A Keyward
+// 0.1 vault-transit record (see kvRecords.Get) is returned as it is.
 func (s *transitSealer) Open(ctx context.Context, sealed, aad []byte) ([]byte, error) {
+	if plain, ok := bytes.CutPrefix(sealed, []byte(legacyPlain)); ok {
+		return bytes.Clone(plain), nil
+	}
 	if !bytes.HasPrefix(sealed, []byte("vault:v")) {
 		return nil, fmt.Errorf("%w: the sealed value is not a Transit ciphertext", kms.ErrCorrupt)
 	}
