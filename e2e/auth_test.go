@@ -46,13 +46,19 @@ func TestAuthentication(t *testing.T) {
 	okGenerate("service kms, region eu-central-1 POST", withService("kms"), withRegion("eu-central-1"))
 	okStatus("signed 14 minutes ago", withTime(time.Now().Add(-14*time.Minute)))
 	okStatus("signed 14 minutes ahead", withTime(time.Now().Add(14*time.Minute)))
-	okGenerate("UNSIGNED-PAYLOAD", withUnsignedPayload())
+	okStatus("UNSIGNED-PAYLOAD on a GET without a body", withUnsignedPayload())
 	okGenerate("payload hash signed without an x-amz-content-sha256 header", withoutPayloadHeader())
 	okGenerate("payload hash signed without a header, service kms", withoutPayloadHeader(), withService("kms"))
 	st, _, raw := c.do("POST", "/kms/generate-data-key", genBody, withoutPayloadHeader(), withPayloadHash(hexSHA256([]byte("{}"))))
 	wantError(t, "payload hash of another body signed, no header", st, raw, 401, "SignatureDoesNotMatch")
 
 	// Rejections.
+	// The body is always signed (UNSIGNED-PAYLOAD with a body needs
+	// --allow-unsigned-payload: TestUnsignedPayload).
+	st, _, raw = c.do("POST", "/kms/generate-data-key", genBody, withUnsignedPayload())
+	if wantError(t, "UNSIGNED-PAYLOAD on a POST", st, raw, 401, "AccessDenied") && !strings.Contains(string(raw), "sign the body") {
+		t.Errorf("UNSIGNED-PAYLOAD on a POST: the message does not say what to do: %s", short(raw))
+	}
 	st, _, raw = c.do("GET", "/kms/status", nil, withoutSignature())
 	wantError(t, "unsigned request", st, raw, 401, "AccessDenied")
 	st, _, raw = c.do("POST", "/kms/generate-data-key", genBody, withoutSignature())

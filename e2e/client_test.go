@@ -52,6 +52,7 @@ type reqConfig struct {
 	presign         bool
 	noSign          bool
 	streamBody      bool // send the body chunked (unknown length)
+	beforeSign      func(*http.Request)
 	afterSign       func(*http.Request)
 }
 
@@ -70,6 +71,10 @@ func withPresign() reqOption                        { return func(c *reqConfig) 
 func withoutSignature() reqOption                   { return func(c *reqConfig) { c.noSign = true } }
 func withStreamedBody() reqOption                   { return func(c *reqConfig) { c.streamBody = true } }
 func withAfterSign(f func(*http.Request)) reqOption { return func(c *reqConfig) { c.afterSign = f } }
+
+// withBeforeSign changes the request before it is signed (headers added
+// there are signed).
+func withBeforeSign(f func(*http.Request)) reqOption { return func(c *reqConfig) { c.beforeSign = f } }
 
 // response is what came back. Raw is the body as far as it could be read.
 type response struct {
@@ -126,6 +131,9 @@ func (c *client) send(method, fullPath string, body any, opts ...reqOption) (*re
 		req.GetBody = nil
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if cfg.beforeSign != nil {
+		cfg.beforeSign(req)
+	}
 	creds := c.creds
 	if cfg.creds != nil {
 		creds = *cfg.creds

@@ -113,14 +113,21 @@ func TestErrorsAndLimits(t *testing.T) {
 		}
 	}
 
-	// Bodies over 1 MiB: 413, with a known length and chunked.
+	// Bodies over 1 MiB: 413, with a known length and chunked, whether the
+	// payload hash is declared (the signature is checked first) or not
+	// (the body is read first).
 	huge := `{"key_id":"err-key","plaintext":"` + strings.Repeat("A", 1<<20) + `"}`
 	st, _, raw = c.do("POST", "/kms/encrypt", huge)
 	wantError(t, "a body over 1 MiB", st, raw, 413, "RequestTooLarge")
-	st, _, raw = c.do("POST", "/kms/keys", huge, withUnsignedPayload(), withStreamedBody())
+	st, _, raw = c.do("POST", "/kms/keys", huge, withStreamedBody())
 	wantError(t, "a chunked body over 1 MiB", st, raw, 413, "RequestTooLarge")
-	st, _, raw = c.do("POST", "/kms/configure", huge, withUnsignedPayload())
+	st, _, raw = c.do("POST", "/kms/keys", huge, withStreamedBody(), withoutPayloadHeader())
+	wantError(t, "a chunked body over 1 MiB, no payload hash declared", st, raw, 413, "RequestTooLarge")
+	st, _, raw = c.do("POST", "/kms/configure", huge)
 	wantError(t, "a configure body over 1 MiB", st, raw, 413, "RequestTooLarge")
+	// An unsigned body is refused before it is read, whatever its size.
+	st, _, raw = c.do("POST", "/kms/keys", huge, withUnsignedPayload(), withStreamedBody())
+	wantError(t, "a chunked body over 1 MiB with UNSIGNED-PAYLOAD", st, raw, 401, "AccessDenied")
 
 	// Malformed JSON on every key and data-key route with a body.
 	for _, r := range []struct{ method, path string }{

@@ -34,8 +34,13 @@ func TestAuditLog(t *testing.T) {
 	c.do("GET", "/kms/keys/missing", nil) // 9: 404
 	other := srv.client(t)
 	other.creds.SecretAccessKey = "wrong-secret"
-	other.do("GET", "/kms/keys", nil) // 10: 401
-	const calls = 10
+	other.do("GET", "/kms/keys", nil) // 10: 401, claims the root access key
+	// 11: 401, the signature covers the body's hash (no declared hash), so
+	// it fails once the body is read.
+	other.do("POST", "/kms/generate-data-key", map[string]any{"key_id": "audited"}, withoutPayloadHeader())
+	c.do("GET", "/kms/keys", nil, withCreds("no-such-user", "x")) // 12: 401, an unknown access key
+	c.do("GET", "/kms/keys", nil, withoutSignature())             // 13: 401, no access key claimed
+	const calls = 13
 	if code := srv.Stop(); code != 0 { // Close drains the queue
 		t.Fatalf("exit %d", code)
 	}
@@ -80,8 +85,19 @@ func TestAuditLog(t *testing.T) {
 	if l := lines[8]; l["status"] != 404.0 || l["code"] != "NotFound" || l["route"] != "/rustfs/admin/v3/kms/keys/{key_id}" || l["key_id"] != "missing" {
 		t.Errorf("404 line: %v", l)
 	}
-	if l := lines[9]; l["status"] != 401.0 || l["code"] != "SignatureDoesNotMatch" {
-		t.Errorf("401 line: %v", l)
+	// A failed authentication is audited with the access key it claimed.
+	for i, want := range []struct{ accessKey, code string }{
+		9:  {rootUser, "SignatureDoesNotMatch"},
+		10: {rootUser, "SignatureDoesNotMatch"},
+		11: {"no-such-user", "InvalidAccessKeyId"},
+		12: {"", "AccessDenied"},
+	} {
+		if want.code == "" {
+			continue
+		}
+		if l := lines[i]; l["status"] != 401.0 || l["code"] != want.code || l["access_key"] != want.accessKey {
+			t.Errorf("401 line %d: want access_key %q, code %s; got %v", i+1, want.accessKey, want.code, l)
+		}
 	}
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/keyward/keyward/internal/iam"
 	"github.com/keyward/keyward/internal/lifecycle"
 	"github.com/keyward/keyward/internal/metrics"
+	"github.com/keyward/keyward/internal/netlimit"
 	"github.com/keyward/keyward/internal/sigv4"
 )
 
@@ -45,7 +46,21 @@ type serverFlags struct {
 	iamFile                string
 	auditLog               string
 	metricsAuth            bool
+	allowUnsignedPayload   bool
+	maxConnections         int
+	maxBodyMemoryMiB       int
 }
+
+// Defaults of the bounds on work done for callers not yet authenticated.
+const (
+	// defaultMaxConnections is far above what a KMS's clients need at
+	// once (they keep a few pooled connections each), and keeps the memory
+	// and goroutines of open connections bounded (each holds buffers of a
+	// few KB plus up to 64 KB of headers while they are read).
+	defaultMaxConnections = 1024
+	// defaultMaxBodyMemoryMiB: see httpapi.DefaultUnauthenticatedBodyBytes.
+	defaultMaxBodyMemoryMiB = httpapi.DefaultUnauthenticatedBodyBytes >> 20
+)
 
 // maxClockSkew is how far a request's X-Amz-Date may be from the server's.
 const maxClockSkew = 15 * time.Minute
@@ -96,6 +111,29 @@ func parseServerFlags(args, env []string, stderr io.Writer) (serverFlags, error)
 			return f, fmt.Errorf("KEYWARD_METRICS_AUTH: not a boolean: %q", v)
 		}
 	}
+	allowUnsigned, err := boolEnv("allow-unsigned-payload")
+	if err != nil {
+		return f, err
+	}
+	intEnv := func(name string, def int) (int, error) {
+		v := fromEnv(name, "")
+		if v == "" {
+			return def, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, fmt.Errorf("KEYWARD_%s: not an integer: %q", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), v)
+		}
+		return n, nil
+	}
+	maxConns, err := intEnv("max-connections", defaultMaxConnections)
+	if err != nil {
+		return f, err
+	}
+	maxBodyMiB, err := intEnv("max-body-memory", defaultMaxBodyMemoryMiB)
+	if err != nil {
+		return f, err
+	}
 	fs := flag.NewFlagSet("keyward server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.address, "address", fromEnv("address", "127.0.0.1:9000"), "listen address (KEYWARD_ADDRESS)")
@@ -107,6 +145,9 @@ func parseServerFlags(args, env []string, stderr io.Writer) (serverFlags, error)
 	fs.StringVar(&f.iamFile, "iam-file", fromEnv("iam-file", ""), "JSON file of users and policies, reloaded on SIGHUP and when it changes (KEYWARD_IAM_FILE)")
 	fs.StringVar(&f.auditLog, "audit-log", fromEnv("audit-log", ""), "audit log file, or - for stdout; reopened on SIGHUP (KEYWARD_AUDIT_LOG)")
 	fs.BoolVar(&f.metricsAuth, "metrics-auth", metricsAuth, "require a signed request with kms:ServiceControl for /metrics (KEYWARD_METRICS_AUTH)")
+	fs.BoolVar(&f.allowUnsignedPayload, "allow-unsigned-payload", allowUnsigned, "RISK: accept UNSIGNED-PAYLOAD and presigned URLs for requests with a body; such a request can be replayed with another body while its signature is valid (KEYWARD_ALLOW_UNSIGNED_PAYLOAD)")
+	fs.IntVar(&f.maxConnections, "max-connections", maxConns, "client connections held open at once; more wait to be accepted (KEYWARD_MAX_CONNECTIONS)")
+	fs.IntVar(&f.maxBodyMemoryMiB, "max-body-memory", maxBodyMiB, "MiB of request bodies read before their sender is authenticated (requests without x-amz-content-sha256); past it such requests get 503 (KEYWARD_MAX_BODY_MEMORY)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -115,6 +156,14 @@ func parseServerFlags(args, env []string, stderr io.Writer) (serverFlags, error)
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return f, errors.New("--tls-cert and --tls-key must be given together")
+	}
+	if f.maxConnections < 1 {
+		return f, fmt.Errorf("--max-connections must be at least 1, got %d", f.maxConnections)
+	}
+	// At least one body at the 1 MiB route limit must fit; at most 1 TiB
+	// keeps the byte count far from overflowing.
+	if f.maxBodyMemoryMiB < 1 || f.maxBodyMemoryMiB > 1<<20 {
+		return f, fmt.Errorf("--max-body-memory must be between 1 and %d MiB, got %d", 1<<20, f.maxBodyMemoryMiB)
 	}
 	return f, nil
 }
@@ -227,15 +276,19 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if f.allowUnsignedPayload {
+		log.Warn("--allow-unsigned-payload is set: requests signed with UNSIGNED-PAYLOAD and presigned URLs are accepted with a body, which their signature does not cover; anyone who sees such a request can replay it with another body while it is valid (15 minutes, or a presigned URL's lifetime)")
+	}
 	api := httpapi.New(httpapi.Options{
-		Manager:       mgr,
-		Authenticator: sigv4.New(identities, now, maxClockSkew),
-		Authorizer:    identities,
-		Log:           log,
-		RequestIDSeed: binary.BigEndian.Uint64(seed[:]),
-		Audit:         aud,
-		Metrics:       met,
-		MetricsAuth:   f.metricsAuth,
+		Manager:                  mgr,
+		Authenticator:            sigv4.New(identities, now, maxClockSkew, sigv4.WithUnsignedPayload(f.allowUnsignedPayload)),
+		Authorizer:               identities,
+		Log:                      log,
+		RequestIDSeed:            binary.BigEndian.Uint64(seed[:]),
+		Audit:                    aud,
+		Metrics:                  met,
+		MetricsAuth:              f.metricsAuth,
+		UnauthenticatedBodyBytes: int64(f.maxBodyMemoryMiB) << 20,
 	})
 	srv := &http.Server{
 		Handler:           api,
@@ -245,11 +298,22 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnState: func(_ net.Conn, state http.ConnState) {
+			switch state {
+			case http.StateNew:
+				met.ConnOpened()
+			case http.StateClosed, http.StateHijacked:
+				met.ConnClosed()
+			}
+		},
 	}
-	ln, err := net.Listen("tcp", f.address)
+	tcp, err := net.Listen("tcp", f.address)
 	if err != nil {
 		return err
 	}
+	// Connections past the bound wait in the listen backlog (before TLS:
+	// a handshake is work too).
+	var ln net.Listener = netlimit.New(tcp, f.maxConnections)
 	scheme := "http"
 	var tlsCerts *certs.Reloader
 	if f.tlsCert != "" {

@@ -36,6 +36,7 @@ var errorTable = []struct {
 	{errTooLarge, http.StatusRequestEntityTooLarge, "RequestTooLarge"},
 	{kms.ErrNotImplemented, http.StatusNotImplemented, "NotImplemented"},
 	{kms.ErrUnavailable, http.StatusServiceUnavailable, "ServiceUnavailable"},
+	{errBusy, http.StatusServiceUnavailable, "ServiceUnavailable"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "ServiceUnavailable"},
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/keyward/keyward/internal/kms"
 	"github.com/keyward/keyward/internal/lifecycle"
 	"github.com/keyward/keyward/internal/metrics"
+	"github.com/keyward/keyward/internal/sigv4"
 	"github.com/keyward/keyward/internal/wipe"
 )
 
@@ -29,9 +30,15 @@ const Prefix = "/rustfs/admin/v3"
 // MaxBody is the default request body cap (SPEC.md section 2).
 const MaxBody = 1 << 20
 
-// Authenticator verifies a request signature and returns the access key.
+// Authenticator verifies request signatures in two steps, so that no body
+// is read for a request whose headers do not verify (*sigv4.Verifier).
 type Authenticator interface {
-	Verify(r *http.Request, body []byte) (accessKey string, err error)
+	// Begin checks everything but the body into p; p.BodyNeeded then says
+	// whether the signature itself still depends on the body.
+	Begin(r *http.Request, p *sigv4.Pending) error
+	// Finish completes p with the body and returns the authenticated
+	// access key.
+	Finish(p *sigv4.Pending, body []byte) (accessKey string, err error)
 }
 
 // Authorizer decides whether an access key may perform an action on a
@@ -57,6 +64,10 @@ type Options struct {
 	// MetricsAuth gates /metrics behind SigV4 and kms:ServiceControl;
 	// otherwise it is served unauthenticated, like /health.
 	MetricsAuth bool
+	// UnauthenticatedBodyBytes bounds the bytes of request bodies read
+	// before their sender is authenticated (see bodyBudget); 0 means
+	// DefaultUnauthenticatedBodyBytes.
+	UnauthenticatedBodyBytes int64
 }
 
 // Server serves the API.
@@ -65,6 +76,7 @@ type Server struct {
 	mux    *http.ServeMux
 	routes []*route
 	reqSeq atomic.Uint64
+	bodies bodyBudget
 }
 
 // route is one admin endpoint.
@@ -110,7 +122,8 @@ type call struct {
 	ctx       context.Context
 	body      []byte
 	reqID     string
-	accessKey string
+	auth      sigv4.Pending
+	accessKey string // authenticated; "" until then
 	route     *route
 	srv       *Server
 	svc       *kms.Service // set when route.service (after authorize if keyScoped)
@@ -160,7 +173,11 @@ func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.UnauthenticatedBodyBytes <= 0 {
+		o.UnauthenticatedBodyBytes = DefaultUnauthenticatedBodyBytes
+	}
 	s := &Server{opts: o, mux: http.NewServeMux()}
+	s.bodies.limit = o.UnauthenticatedBodyBytes
 	s.routes = append(s.routes, s.serviceRoutes()...)
 	s.routes = append(s.routes, s.keyRoutes()...)
 	s.routes = append(s.routes, s.keyLifecycleRoutes()...)
@@ -221,24 +238,38 @@ func (s *Server) dispatch(routes []*route) http.Handler {
 	})
 }
 
-// serve runs the pipeline every admin route shares: request id, bounded
-// body, SigV4 authentication, authorization, timeout, service acquisition;
-// then one audit line and the request metrics, whatever the outcome.
+// serve runs the pipeline every admin route shares: request id, SigV4
+// authentication of the headers, bounded body, authentication of the body,
+// authorization, timeout, service acquisition; then one audit line and the
+// request metrics, whatever the outcome.
 func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 	c := &call{r: r, route: rt, srv: s, reqID: s.newRequestID(), start: time.Now()}
 	c.rec = recorder{ResponseWriter: w, status: http.StatusOK}
 	c.w = &c.rec
 	w.Header().Set("X-Request-Id", c.reqID)
 	defer s.finish(c)
-	body, err := readBody(r, rt.maxBody)
+	// The headers first: a request whose signature does not verify is
+	// answered without reading its body, unless the signature covers the
+	// body's hash (no x-amz-content-sha256), and then the body is read
+	// from the budget for unauthenticated bodies.
+	if err := s.opts.Authenticator.Begin(r, &c.auth); err != nil {
+		c.fail(err)
+		return
+	}
+	body, reserved, err := s.readBody(r, rt.maxBody, c.auth.BodyNeeded())
 	if err != nil {
+		if errors.Is(err, errBusy) {
+			w.Header().Set("Retry-After", "1")
+		}
 		c.fail(err)
 		return
 	}
 	c.body = body
 	// Bodies can carry plaintext and secrets: wipe once the call is done.
 	defer clear(body)
-	if c.accessKey, err = s.opts.Authenticator.Verify(r, body); err != nil {
+	c.accessKey, err = s.opts.Authenticator.Finish(&c.auth, body)
+	s.releaseBody(reserved) // authenticated now, or refused
+	if err != nil {
 		c.fail(err)
 		return
 	}
@@ -286,8 +317,15 @@ func (s *Server) finish(c *call) {
 	d := time.Since(c.start)
 	pattern := c.route.pattern
 	c.route.series.Observe(c.rec.status, d)
+	accessKey := c.accessKey
+	if accessKey == "" {
+		// Authentication failed: the audit line names the access key the
+		// request claimed (the event's code says the claim failed). This
+		// is the only place a claimed key is used.
+		accessKey = c.auth.ClaimedAccessKey()
+	}
 	s.opts.Audit.Record(audit.Event{
-		Time: c.start, RequestID: c.reqID, AccessKey: c.accessKey, SourceAddr: c.r.RemoteAddr,
+		Time: c.start, RequestID: c.reqID, AccessKey: accessKey, SourceAddr: c.r.RemoteAddr,
 		Method: c.r.Method, Route: pattern, Action: c.route.action, KeyID: c.keyID,
 		Status: c.rec.status, Code: c.code, Latency: d,
 	})
@@ -305,20 +343,48 @@ func (r *recorder) WriteHeader(status int) {
 }
 
 // readBody reads at most limit bytes; more is errTooLarge. A body may hold
-// plaintext: wipe.ReadAll leaves no copy behind.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
+// plaintext: wipe.ReadAll leaves no copy behind. The body of a request not
+// yet authenticated first reserves its size (the limit when unknown) from
+// the unauthenticated-body budget, or is refused with errBusy; the caller
+// gives back the reservation with releaseBody.
+func (s *Server) readBody(r *http.Request, limit int64, unauthenticated bool) (body []byte, reserved int64, err error) {
 	if r.Body == nil || r.ContentLength == 0 {
-		return nil, nil
+		return nil, 0, nil
+	}
+	if r.ContentLength > limit {
+		return nil, 0, errTooLarge
+	}
+	if unauthenticated {
+		reserved = r.ContentLength
+		if reserved < 0 {
+			reserved = limit
+		}
+		if !s.bodies.reserve(reserved) {
+			s.opts.Metrics.UnauthenticatedBodyRefused()
+			return nil, 0, errBusy
+		}
+		s.opts.Metrics.UnauthenticatedBody(reserved)
 	}
 	buf, err := wipe.ReadAll(r.Body, r.ContentLength, limit)
 	var maxBytes *http.MaxBytesError
 	switch {
 	case err == nil:
-		return buf, nil
+		return buf, reserved, nil
 	case errors.Is(err, wipe.ErrTooLarge), errors.As(err, &maxBytes):
-		return nil, errTooLarge
+		err = errTooLarge
+	default:
+		err = errBadBody
 	}
-	return nil, errBadBody
+	s.releaseBody(reserved)
+	return nil, 0, err
+}
+
+// releaseBody gives back a reservation of readBody.
+func (s *Server) releaseBody(reserved int64) {
+	if reserved > 0 {
+		s.bodies.release(reserved)
+		s.opts.Metrics.UnauthenticatedBody(-reserved)
+	}
 }
 
 func (s *Server) newRequestID() string {
@@ -348,4 +414,5 @@ var (
 	errAccessDenied     = errors.New("access denied")
 	errBadBody          = errors.New("the request body could not be read")
 	errInternal         = errors.New("internal error")
+	errBusy             = errors.New("too many request bodies are being received before their senders are authenticated; retry shortly, or declare the body's hash in x-amz-content-sha256 so that the request is authenticated before its body is read")
 )

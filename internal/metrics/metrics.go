@@ -1,7 +1,8 @@
 // Package metrics exposes Keyward's Prometheus metrics at /metrics (SPEC.md
 // section 9): HTTP requests by route and status with latency histograms,
 // backend calls with latency and errors, cache counters, keys by state,
-// sweeper activity and the Vault token's time to live.
+// sweeper activity, the Vault token's time to live, and the bounds on
+// unauthenticated work (connections, body memory).
 //
 // Labels never carry key ids or material. Request metrics are labelled by
 // the route PATTERN ("/rustfs/admin/v3/kms/keys/{key_id}"), never by the
@@ -69,6 +70,11 @@ type Metrics struct {
 	keysDestroyed prometheus.Counter
 	keysRotated   prometheus.Counter
 
+	unauthBodyBytes    prometheus.Gauge
+	unauthBodyRefusals prometheus.Counter
+	connsOpen          prometheus.Gauge
+	connsAccepted      prometheus.Counter
+
 	live *liveCollector
 
 	// routes, when set, is the only set of route labels allowed.
@@ -118,6 +124,22 @@ func New() *Metrics {
 			Name: "keyward_keys_rotated_total",
 			Help: "Keys rotated automatically by the sweeper.",
 		}),
+		unauthBodyBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "keyward_http_unauthenticated_body_bytes",
+			Help: "Bytes of request bodies being read before their sender is authenticated (requests that declare no payload hash), out of the --max-body-memory budget.",
+		}),
+		unauthBodyRefusals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyward_http_unauthenticated_body_refusals_total",
+			Help: "Requests answered 503 because the --max-body-memory budget for bodies of not yet authenticated requests was exhausted.",
+		}),
+		connsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "keyward_http_connections_open",
+			Help: "Client connections accepted and not yet closed (at most --max-connections).",
+		}),
+		connsAccepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyward_http_connections_accepted_total",
+			Help: "Client connections accepted. Connections beyond --max-connections wait in the listen backlog and are counted when accepted.",
+		}),
 		live: newLiveCollector(),
 	}
 	m.reg.MustRegister(
@@ -126,6 +148,7 @@ func New() *Metrics {
 		m.requests, m.requestDur,
 		m.backendCalls, m.backendErrors, m.backendDur,
 		m.sweeperRuns, m.sweeperErrors, m.keysDestroyed, m.keysRotated,
+		m.unauthBodyBytes, m.unauthBodyRefusals, m.connsOpen, m.connsAccepted,
 		m.live, backendCollector{m.live},
 	)
 	return m
@@ -219,6 +242,41 @@ func (m *Metrics) SweeperError() {
 		return
 	}
 	m.sweeperErrors.Inc()
+}
+
+// UnauthenticatedBody records n bytes reserved (n > 0) or released (n < 0)
+// for a body read before its sender is authenticated.
+func (m *Metrics) UnauthenticatedBody(n int64) {
+	if m == nil {
+		return
+	}
+	m.unauthBodyBytes.Add(float64(n))
+}
+
+// UnauthenticatedBodyRefused records a request refused because the memory
+// budget for unauthenticated bodies was exhausted.
+func (m *Metrics) UnauthenticatedBodyRefused() {
+	if m == nil {
+		return
+	}
+	m.unauthBodyRefusals.Inc()
+}
+
+// ConnOpened records an accepted client connection, ConnClosed its end.
+func (m *Metrics) ConnOpened() {
+	if m == nil {
+		return
+	}
+	m.connsAccepted.Inc()
+	m.connsOpen.Inc()
+}
+
+// ConnClosed: see ConnOpened.
+func (m *Metrics) ConnClosed() {
+	if m == nil {
+		return
+	}
+	m.connsOpen.Dec()
 }
 
 // normalizeMethod keeps the method label to a fixed set: the method comes

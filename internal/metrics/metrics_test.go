@@ -210,6 +210,24 @@ func TestBackendAndSweeperMetrics(t *testing.T) {
 	s.expect(t, "keyward_keys_rotated_total", nil, 1)
 }
 
+func TestBoundsMetrics(t *testing.T) {
+	m := New()
+	m.UnauthenticatedBody(1 << 20)
+	m.UnauthenticatedBody(1 << 20)
+	m.UnauthenticatedBody(-(1 << 20))
+	m.UnauthenticatedBodyRefused()
+	m.UnauthenticatedBodyRefused()
+	for range 3 {
+		m.ConnOpened()
+	}
+	m.ConnClosed()
+	s := doScrape(t, m)
+	s.expect(t, "keyward_http_unauthenticated_body_bytes", nil, 1<<20)
+	s.expect(t, "keyward_http_unauthenticated_body_refusals_total", nil, 2)
+	s.expect(t, "keyward_http_connections_open", nil, 2)
+	s.expect(t, "keyward_http_connections_accepted_total", nil, 3)
+}
+
 func newKeyring() *keyring.Keyring {
 	return keyring.New(keyring.Options{
 		Store: keyringtest.NewMemStore(), Sealer: keyringtest.NewGCMSealer(),
@@ -479,6 +497,10 @@ func TestNilMetrics(t *testing.T) {
 	m.ObserveBackend("local", OpWrap, time.Millisecond, errDown)
 	m.SweeperRun(1, 1)
 	m.SweeperError()
+	m.UnauthenticatedBody(10)
+	m.UnauthenticatedBodyRefused()
+	m.ConnOpened()
+	m.ConnClosed()
 	m.RestrictRoutes(keyRoute)
 	m.SetSource(&fakeSource{})
 	if m.Registry() != nil {

@@ -63,9 +63,23 @@ const unsignedPayload = "UNSIGNED-PAYLOAD"
 type payloadSpec struct {
 	kind  payloadKind
 	value string // payloadHeaderHash / payloadLiteral: the exact line to sign
+	// emptyBodyOnly: the signature does not cover the body (UNSIGNED-PAYLOAD
+	// or presigned) and unsigned payloads are not allowed, so the request
+	// is accepted only without a body.
+	emptyBodyOnly bool
 }
 
-func (p payloadSpec) needsBodyHash() bool { return p.kind != payloadLiteral }
+// bodyIndependent reports whether every candidate payload line is known
+// without reading the body, so that the signature can be checked first.
+func (p payloadSpec) bodyIndependent() bool {
+	switch p.kind {
+	case payloadHeaderHash, payloadLiteral:
+		return true
+	case payloadPresigned:
+		return p.emptyBodyOnly // the body's hash is that of an empty body
+	}
+	return false
+}
 
 // candidates is the number of payload lines to try.
 func (p payloadSpec) candidates() int {
@@ -102,6 +116,7 @@ func (p payloadSpec) matches(sum *[sha256.Size]byte) bool {
 // UNSIGNED-PAYLOAD (S3's rule), and other presigned URLs may sign either
 // (botocore and the SigV4 test suite hash the body, the Go SDK's PresignHTTP
 // takes whatever the caller passes, typically UNSIGNED-PAYLOAD).
+// Verifier.payloadMode then decides whether an unsigned body is allowed.
 func payloadMode(r *http.Request, a *authParams) (payloadSpec, error) {
 	v := r.Header["X-Amz-Content-Sha256"]
 	switch {
@@ -124,6 +139,44 @@ func payloadMode(r *http.Request, a *authParams) (payloadSpec, error) {
 		return payloadSpec{}, malformed("streaming payloads are not supported")
 	}
 	return payloadSpec{}, malformed("invalid x-amz-content-sha256 value")
+}
+
+// payloadMode is payloadMode with the Verifier's rule on payloads the
+// signature does not cover: UNSIGNED-PAYLOAD and presigned URLs are
+// accepted only for GET and HEAD requests without a body, unless
+// WithUnsignedPayload(true).
+func (v *Verifier) payloadMode(r *http.Request, a *authParams) (payloadSpec, error) {
+	p, err := payloadMode(r, a)
+	if err != nil || v.allowUnsigned || !a.presigned && p.kind != payloadLiteral {
+		return p, err
+	}
+	if !hasNoBody(r) {
+		return p, malformed("%s", unsignedRefusal(a))
+	}
+	p.emptyBodyOnly = true
+	return p, nil
+}
+
+// hasNoBody reports whether r is a GET or HEAD request announcing no body.
+func hasNoBody(r *http.Request) bool {
+	switch r.Method {
+	case "", http.MethodGet, http.MethodHead:
+		return r.ContentLength == 0 && len(r.TransferEncoding) == 0
+	}
+	return false
+}
+
+// unsignedRefusal says why a request whose body is not signed is refused,
+// and what to do instead.
+func unsignedRefusal(a *authParams) string {
+	if a.presigned {
+		return "presigned URLs are accepted only for GET and HEAD requests without a body: " +
+			"sign the request in the Authorization header instead, with x-amz-content-sha256 set to the hex SHA-256 of the body " +
+			"(or ask the operator to start the server with --allow-unsigned-payload)"
+	}
+	return "UNSIGNED-PAYLOAD is accepted only for GET and HEAD requests without a body: " +
+		"sign the body: send x-amz-content-sha256 with the hex SHA-256 of the body, or leave the header out and sign that hash " +
+		"(or ask the operator to start the server with --allow-unsigned-payload)"
 }
 
 // buildRest writes everything after the canonical URI except the payload
@@ -217,6 +270,7 @@ func (s *scratch) appendCanonicalQuery(dst []byte, query string, presigned bool)
 // appendCanonicalHeaders writes "name:value\n" for every signed header, in
 // the (validated, sorted) SignedHeaders order.
 func appendCanonicalHeaders(dst []byte, r *http.Request, signed string) []byte {
+	var odd oddKeys
 	for rest := signed; rest != ""; {
 		var name string
 		name, rest, _ = strings.Cut(rest, ";")
@@ -230,7 +284,7 @@ func appendCanonicalHeaders(dst []byte, r *http.Request, signed string) []byte {
 			}
 			dst = appendTrimmedValue(dst, host)
 		default:
-			for i, v := range headerValues(r, name) {
+			for i, v := range headerValues(r, name, &odd) {
 				if i > 0 {
 					dst = append(dst, ',')
 				}
@@ -247,7 +301,7 @@ func appendCanonicalHeaders(dst []byte, r *http.Request, signed string) []byte {
 // buffer keeps the lookup allocation-free. A few headers net/http removes
 // from the map are reconstructed. A signed header the request lacks yields no
 // values (an empty canonical value), as AWS does.
-func headerValues(r *http.Request, name string) []string {
+func headerValues(r *http.Request, name string, odd *oddKeys) []string {
 	var buf [64]byte
 	var vals []string
 	if len(name) <= len(buf) {
@@ -268,10 +322,8 @@ func headerValues(r *http.Request, name string) []string {
 	if vals != nil {
 		return vals
 	}
-	for k, v := range r.Header { // hand-built header maps with non-canonical keys
-		if strings.EqualFold(k, name) {
-			return v
-		}
+	if vals = odd.lookup(r.Header, name); vals != nil {
+		return vals
 	}
 	switch name {
 	case "content-length": // client-side requests keep it in r.ContentLength only
@@ -284,6 +336,49 @@ func headerValues(r *http.Request, name string) []string {
 		}
 	}
 	return nil
+}
+
+// oddKeys finds headers stored under a key that is not in canonical MIME
+// form (hand-built header maps; net/http's server always canonicalizes).
+// It is built on the first signed header that the canonical lookup misses,
+// at most once per request, so that a request naming many headers it does
+// not carry costs one pass over its headers rather than one per name. The
+// index is usually empty and then allocates nothing.
+type oddKeys struct {
+	built bool
+	byLow map[string][]string // lowercased key -> values
+}
+
+func (o *oddKeys) lookup(h http.Header, name string) []string {
+	if !o.built {
+		o.built = true
+		for k, v := range h {
+			if !isCanonicalKey(k) {
+				if o.byLow == nil {
+					o.byLow = make(map[string][]string)
+				}
+				low := strings.ToLower(k)
+				if _, dup := o.byLow[low]; !dup { // as the former scan: one spelling wins
+					o.byLow[low] = v
+				}
+			}
+		}
+	}
+	return o.byLow[name]
+}
+
+// isCanonicalKey reports whether k is the key headerValues builds for the
+// lowercase form of k: uppercase after a start or a '-', lowercase elsewhere.
+func isCanonicalKey(k string) bool {
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
 }
 
 // appendTrimmedValue appends v without leading/trailing spaces or tabs and

@@ -106,10 +106,16 @@ var (
 // TestSDKHeaderSigned verifies SignHTTP-signed requests, both as built by the
 // client (r.URL path) and after a real round trip through net/http (the
 // RequestURI path, Host and Content-Length handling of a real server).
+//
+// UNSIGNED-PAYLOAD with a body is refused by default and accepted by a
+// verifier built WithUnsignedPayload(true).
 func TestSDKHeaderSigned(t *testing.T) {
-	v := newTestVerifier(testTime)
-	srv := httptest.NewServer(verifyHandler(v))
-	defer srv.Close()
+	strict := newTestVerifier(testTime)
+	lax := New(staticCreds{testAK: testSecret}, fixedClock(testTime), 15*time.Minute, WithUnsignedPayload(true))
+	strictSrv := httptest.NewServer(verifyHandler(strict))
+	defer strictSrv.Close()
+	laxSrv := httptest.NewServer(verifyHandler(lax))
+	defer laxSrv.Close()
 
 	n := 0
 	for _, service := range []string{"s3", "kms"} {
@@ -128,6 +134,18 @@ func TestSDKHeaderSigned(t *testing.T) {
 					}
 					name := fmt.Sprintf("%s %s %s %s %s", service, region, method, target, style)
 
+					v, srv := strict, strictSrv
+					if style == s3UnsignedStyle && method != "GET" {
+						r := signHeader(t, testSecret, method, "https://kms.example.com:8443"+target, body, service, region, style, testTime)
+						if _, err := strict.Verify(r, body); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "x-amz-content-sha256 with the hex SHA-256 of the body") {
+							t.Errorf("%s: by default: got %v, want ErrMalformed saying what to do", name, err)
+						}
+						r = signHeader(t, testSecret, method, strictSrv.URL+target, body, service, region, style, testTime)
+						if got := roundTrip(t, r); !strings.HasPrefix(got, "ERR "+ErrMalformed.Error()) {
+							t.Errorf("%s: by default, over the wire: %s", name, got)
+						}
+						v, srv = lax, laxSrv
+					}
 					r := signHeader(t, testSecret, method, "https://kms.example.com:8443"+target, body, service, region, style, testTime)
 					if ak, err := v.Verify(r, body); err != nil || ak != testAK {
 						t.Errorf("%s: direct Verify = %q, %v", name, ak, err)
@@ -212,6 +230,7 @@ func TestSDKRejections(t *testing.T) {
 		return signHeader(t, testSecret, "POST", url, body, service, "us-east-1", style, at)
 	}
 	v := newTestVerifier(testTime)
+	lax := New(staticCreds{testAK: testSecret}, fixedClock(testTime), 15*time.Minute, WithUnsignedPayload(true))
 	cases := []struct {
 		name string
 		run  func() error
@@ -254,8 +273,30 @@ func TestSDKRejections(t *testing.T) {
 			_, err := v.Verify(sign("kms", kmsStyle, testTime), []byte(`{"KeyId":"k2"}`))
 			return err
 		}, ErrSignatureDoesNotMatch},
+		{"unsigned payload with a body", func() error {
+			_, err := v.Verify(sign("s3", s3UnsignedStyle, testTime), body)
+			return err
+		}, ErrMalformed},
 		{"body changed, unsigned payload", func() error {
 			_, err := v.Verify(sign("s3", s3UnsignedStyle, testTime), []byte(`{"KeyId":"k2"}`))
+			return err
+		}, ErrMalformed},
+		{"body changed, unsigned payload allowed (the documented risk)", func() error {
+			_, err := lax.Verify(sign("s3", s3UnsignedStyle, testTime), []byte(`{"KeyId":"k2"}`))
+			return err
+		}, nil},
+		{"unsigned payload on a GET with a body", func() error {
+			r := signHeader(t, testSecret, "GET", url, body, "s3", "us-east-1", s3UnsignedStyle, testTime)
+			_, err := v.Verify(r, body)
+			return err
+		}, ErrMalformed},
+		{"unsigned payload on a GET announcing no body but given one", func() error {
+			r := signHeader(t, testSecret, "GET", url, nil, "s3", "us-east-1", s3UnsignedStyle, testTime)
+			_, err := v.Verify(r, body)
+			return err
+		}, ErrMalformed},
+		{"unsigned payload on a GET without a body", func() error {
+			_, err := v.Verify(signHeader(t, testSecret, "GET", url, nil, "s3", "us-east-1", s3UnsignedStyle, testTime), nil)
 			return err
 		}, nil},
 		{"hash header changed", func() error {
@@ -320,9 +361,35 @@ func TestSDKRejections(t *testing.T) {
 		}, ErrSignatureDoesNotMatch},
 		{"presign method changed", func() error {
 			u := presign(t, testSecret, "GET", url, "s3", "us-east-1", time.Hour, testTime)
-			_, err := v.Verify(httptest.NewRequest("DELETE", u, nil), nil)
+			_, err := v.Verify(httptest.NewRequest("HEAD", u, nil), nil)
 			return err
 		}, ErrSignatureDoesNotMatch},
+		{"presign method changed, unsigned payload allowed", func() error {
+			u := presign(t, testSecret, "GET", url, "s3", "us-east-1", time.Hour, testTime)
+			_, err := lax.Verify(httptest.NewRequest("DELETE", u, nil), nil)
+			return err
+		}, ErrSignatureDoesNotMatch},
+		{"presigned POST", func() error {
+			u := presign(t, testSecret, "POST", url, "s3", "us-east-1", time.Hour, testTime)
+			_, err := v.Verify(httptest.NewRequest("POST", u, bytes.NewReader(body)), body)
+			return err
+		}, ErrMalformed},
+		{"presigned POST, service kms", func() error {
+			u := presign(t, testSecret, "POST", url, "kms", "us-east-1", time.Hour, testTime)
+			_, err := v.Verify(httptest.NewRequest("POST", u, bytes.NewReader(body)), body)
+			return err
+		}, ErrMalformed},
+		{"presigned POST without a body", func() error {
+			u := presign(t, testSecret, "POST", url, "kms", "us-east-1", time.Hour, testTime)
+			_, err := v.Verify(httptest.NewRequest("POST", u, nil), nil)
+			return err
+		}, ErrMalformed},
+		{"presigned POST, unsigned payload allowed (the documented risk)", func() error {
+			u := presign(t, testSecret, "POST", url, "kms", "us-east-1", time.Hour, testTime)
+			other := []byte(`{"KeyId":"k2"}`)
+			_, err := lax.Verify(httptest.NewRequest("POST", u, bytes.NewReader(other)), other)
+			return err
+		}, nil},
 		{"presign second signature param", func() error {
 			u := presign(t, testSecret, "GET", url, "s3", "us-east-1", time.Hour, testTime)
 			_, err := v.Verify(httptest.NewRequest("GET", u+"&X-Amz-%53ignature=00", nil), nil)

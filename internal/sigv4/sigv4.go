@@ -7,12 +7,30 @@
 // AWS SigV4 test suite, the AWS S3 documentation examples, the AWS SDK for Go
 // v2 signer and botocore (the AWS CLI / boto3 signer), over real HTTP.
 //
+// # How a server uses it
+//
+// In two steps, so that the body of a request whose headers do not verify
+// is never read:
+//
+//	var p sigv4.Pending
+//	if err := v.Begin(r, &p); err != nil { ... refuse }  // headers, bounds, secret, signature where it can
+//	body := read r.Body with a size limit                // before authentication only if p.BodyNeeded()
+//	accessKey, err := v.Finish(&p, body)                 // body against what was signed
+//
+// When x-amz-content-sha256 declares the payload hash (or a request without
+// a body may leave it unsigned), Begin checks the signature itself and
+// Finish only checks the body against the declared hash. When no hash is
+// declared (KMS-style clients sign hex(sha256(body)) without sending it),
+// the signature depends on the body: BodyNeeded is true, and the server
+// reads the body before it knows who sent it; bound that memory. Verify is
+// both steps in one call, for a body already read. ClaimedAccessKey names
+// the access key a failed request claimed, for audit logs.
+//
 // # What the caller must provide
 //
-//   - The complete request body, already read (with a size limit), as the
-//     body argument: read the body, then call Verify, then act on the
-//     request. The payload line of the canonical request is computed from it
-//     or checked against the x-amz-content-sha256 header.
+//   - The complete request body (read with a size limit), given to Finish.
+//     The payload line of the canonical request is computed from it or
+//     checked against the x-amz-content-sha256 header.
 //   - The request as received by net/http. The canonical URI and query are
 //     taken from r.RequestURI, the exact request-target the client sent, so
 //     that middleware rewriting r.URL (http.StripPrefix) does not break
@@ -22,7 +40,7 @@
 //     http.NewRequest, is r.URL used.
 //   - The host comes from r.Host (net/http moves the Host header there),
 //     falling back to r.URL.Host. Behind a proxy that rewrites Host, restore
-//     the client's Host (from a trusted header) before calling Verify.
+//     the client's Host (from a trusted header) before calling Begin.
 //
 // # Canonicalization (and why)
 //
@@ -44,11 +62,19 @@
 //   - Header values are trimmed and runs of spaces collapsed; repeated
 //     headers are joined with ",".
 //   - Payload line: x-amz-content-sha256 when present (a hash must then match
-//     sha256(body); UNSIGNED-PAYLOAD is accepted). Without it: the header form
-//     signs hex(sha256(body)) (KMS-style clients send no header), an S3
-//     presigned URL signs UNSIGNED-PAYLOAD, and a non-S3 presigned URL may
-//     sign either (botocore hashes the body; the Go SDK's PresignHTTP signs
-//     what its caller passes, usually UNSIGNED-PAYLOAD).
+//     sha256(body); UNSIGNED-PAYLOAD is signed literally). Without it: the
+//     header form signs hex(sha256(body)) (KMS-style clients send no
+//     header), an S3 presigned URL signs UNSIGNED-PAYLOAD, and a non-S3
+//     presigned URL may sign either (botocore hashes the body; the Go SDK's
+//     PresignHTTP signs what its caller passes, usually UNSIGNED-PAYLOAD).
+//   - The body is always signed: UNSIGNED-PAYLOAD and presigned URLs (whose
+//     signature need not cover a body) are accepted only for GET and HEAD
+//     requests without a body (a Content-Length of 0 or none, no
+//     Transfer-Encoding, and an empty body given to Finish). Anything else is ErrMalformed, with a
+//     message saying how to sign the body, unless the Verifier is built
+//     WithUnsignedPayload(true): such a request can then be replayed with
+//     any other body for as long as its signature is valid (the skew
+//     window, or the presigned URL's lifetime).
 //
 // Client differences that the rules above cannot reconcile are handled by
 // trying a second candidate, only when they can matter: the verbatim S3 path
@@ -61,6 +87,13 @@
 //
 // # Deliberate strictness
 //
+//   - Bounded work before the caller is known: a SignedHeaders list of more
+//     than MaxSignedHeaders (64) names, or a request with more than
+//     MaxHeaderFields (100) header fields, is ErrMalformed before the
+//     secret is looked up or anything is hashed. The checks that remain
+//     are linear in the size of the request: x-amz-* headers are looked up
+//     in SignedHeaders by binary search, and a header map with
+//     non-canonical keys (hand-built requests) is indexed once per request.
 //   - SignedHeaders must be lowercase, sorted, without duplicates, and
 //     include "host" and, in the header form, the header carrying the request
 //     time (x-amz-date, or date when only the Date header is sent).
@@ -110,7 +143,8 @@ var (
 )
 
 // CredentialStore resolves an access key to its secret. ok=false when unknown.
-// It is called once per Verify and must be safe for concurrent use.
+// It is called at most once per Begin (never for a request refused by the
+// bounds or the payload rules) and must be safe for concurrent use.
 type CredentialStore interface {
 	SecretKey(accessKey string) (secret string, ok bool)
 }
@@ -125,6 +159,9 @@ type Verifier struct {
 	maxSkew  time.Duration
 	services []string
 	keys     keyCache
+	// allowUnsigned accepts UNSIGNED-PAYLOAD and presigned URLs for
+	// requests with a body (WithUnsignedPayload).
+	allowUnsigned bool
 
 	// trace, when set (tests only), receives every canonical request and
 	// string to sign that Verify computes.
@@ -140,6 +177,28 @@ type Option func(*Verifier)
 func WithServices(services ...string) Option {
 	return func(v *Verifier) { v.services = append([]string(nil), services...) }
 }
+
+// WithUnsignedPayload(true) accepts requests whose body the signature does
+// not cover: x-amz-content-sha256: UNSIGNED-PAYLOAD and presigned URLs, for
+// any method and body. By default they are accepted only for GET and HEAD
+// requests without a body, because such a request can be replayed with
+// another body for as long as its signature is valid (the skew window, or
+// the presigned URL's lifetime).
+func WithUnsignedPayload(allow bool) Option {
+	return func(v *Verifier) { v.allowUnsigned = allow }
+}
+
+// Bounds on what a request may carry, checked before the secret is looked
+// up or anything is hashed, so that the work done for a caller not yet
+// known stays small. Real clients sign fewer than 20 headers and send
+// fewer than 30.
+const (
+	// MaxSignedHeaders is the most names a SignedHeaders list may hold.
+	MaxSignedHeaders = 64
+	// MaxHeaderFields is the most header fields (lines, so a header sent
+	// twice counts twice) a request may carry, Host aside.
+	MaxHeaderFields = 100
+)
 
 // New returns a Verifier. now is the clock (nil means time.Now); maxSkew is
 // the allowed |request time - now| (<= 0 means DefaultMaxSkew). It panics if
@@ -164,32 +223,133 @@ func New(creds CredentialStore, now func() time.Time, maxSkew time.Duration, opt
 
 // Verify checks the request's SigV4 signature. body is the complete request
 // body already read by the caller (may be nil/empty). It returns the
-// authenticated access key.
+// authenticated access key. It is Begin and Finish in one call, for callers
+// that have the body anyway; a server should use Begin and Finish so that
+// no body is read for a request whose headers do not verify.
 func (v *Verifier) Verify(r *http.Request, body []byte) (accessKey string, err error) {
-	path, query := wireTarget(r)
-	a, err := v.parse(r, query)
-	if err != nil {
+	var p Pending
+	if err := v.Begin(r, &p); err != nil {
 		return "", err
 	}
-	payload, err := payloadMode(r, &a)
-	if err != nil {
-		return "", err
-	}
-	secret, ok := v.creds.SecretKey(a.accessKey)
-	if !ok {
-		return "", fmt.Errorf("%w: unknown access key %q", ErrInvalidAccessKeyID, a.accessKey)
-	}
-	key := v.keys.signingKey(a.accessKey, secret, a.scopeDate, a.region, a.service)
+	return v.Finish(&p, body)
+}
 
+// Pending is one request being verified: Begin fills it from the request
+// line and headers, Finish completes it with the body. It lives in the
+// caller's memory (a field of a per-request struct, or a local variable),
+// so verification allocates nothing. The zero value has not begun: its
+// BodyNeeded is true and Finish fails.
+type Pending struct {
+	r           *http.Request
+	path, query string
+	a           authParams
+	payload     payloadSpec
+	key         [32]byte
+	claimed     string
+	stage       pendingStage
+}
+
+// pendingStage is how far a Pending got.
+type pendingStage uint8
+
+const (
+	stageNone      pendingStage = iota // not begun, or Begin failed
+	stageNeedsBody                     // the signed payload line is the body's hash: Finish checks the signature
+	stageSigned                        // the signature is verified: Finish checks the body against what was signed
+)
+
+// BodyNeeded reports whether the signature can only be checked once the
+// body is read: the request declares no payload hash (x-amz-content-sha256
+// is absent, as with KMS-style clients), so the hash of the body is part of
+// what was signed. The body of such a request is read before its sender is
+// known; every other body is read only after its signature has verified.
+func (p *Pending) BodyNeeded() bool { return p.stage != stageSigned }
+
+// ClaimedAccessKey is the access key the request names in its credential,
+// once the credential has parsed (also when Begin or Finish then failed;
+// "" before). It is what the client claims, not an identity: use it only
+// to attribute a failed attempt (an audit line), never to authorize.
+func (p *Pending) ClaimedAccessKey() string { return p.claimed }
+
+// Begin checks everything about r that does not need the body: the
+// authentication parameters, the time window, the bounds on headers
+// (MaxSignedHeaders, MaxHeaderFields, checked before the secret is looked
+// up), the payload rules, the access key, and, unless BodyNeeded, the
+// signature itself. It fills p, which Finish then completes. Errors wrap
+// the sentinel errors of this package.
+func (v *Verifier) Begin(r *http.Request, p *Pending) error {
+	*p = Pending{r: r}
+	p.path, p.query = wireTarget(r)
+	err := v.parse(r, p.query, &p.a)
+	p.claimed = p.a.accessKey
+	if err != nil {
+		return err
+	}
+	if p.payload, err = v.payloadMode(r, &p.a); err != nil {
+		return err
+	}
+	secret, ok := v.creds.SecretKey(p.a.accessKey)
+	if !ok {
+		return fmt.Errorf("%w: unknown access key %q", ErrInvalidAccessKeyID, p.a.accessKey)
+	}
+	p.key = v.keys.signingKey(p.a.accessKey, secret, p.a.scopeDate, p.a.region, p.a.service)
+	if !p.payload.bodyIndependent() {
+		p.stage = stageNeedsBody
+		return nil
+	}
+	if err := v.checkSignature(p, &emptySum); err != nil {
+		return err
+	}
+	p.stage = stageSigned
+	return nil
+}
+
+// Finish completes the verification Begin started, with the complete body
+// (read by the caller, with a size limit), and returns the authenticated
+// access key. After Begin verified the signature, Finish checks the body
+// against the payload line that was signed (the x-amz-content-sha256 hash,
+// or an empty body for UNSIGNED-PAYLOAD where only that is allowed);
+// otherwise it hashes the body and checks the signature. Call it once.
+func (v *Verifier) Finish(p *Pending, body []byte) (accessKey string, err error) {
+	stage := p.stage
+	p.stage = stageNone // one Finish per Begin, whatever its outcome
+	switch stage {
+	case stageNeedsBody:
+		sum := sha256.Sum256(body)
+		if err := v.checkSignature(p, &sum); err != nil {
+			return "", err
+		}
+	case stageSigned:
+		if p.payload.emptyBodyOnly && len(body) > 0 {
+			return "", malformed("%s", unsignedRefusal(&p.a))
+		}
+		if p.payload.kind == payloadHeaderHash {
+			if sum := sha256.Sum256(body); !p.payload.matches(&sum) {
+				return "", fmt.Errorf("%w: x-amz-content-sha256 does not match the request body", ErrSignatureDoesNotMatch)
+			}
+		}
+	default:
+		return "", errNotBegun
+	}
+	return p.a.accessKey, nil
+}
+
+// errNotBegun is a programming error (Finish without a successful Begin);
+// it wraps no sentinel, so a server answers it as an internal error.
+var errNotBegun = errors.New("sigv4: Finish called without a successful Begin")
+
+// emptySum is sha256 of an empty body: the payload hash of a request that
+// may only be sent without one.
+var emptySum = sha256.Sum256(nil)
+
+// checkSignature rebuilds the canonical request of p (bodySum is the body's
+// hash where the payload line needs it) and compares signatures.
+func (v *Verifier) checkSignature(p *Pending, bodySum *[sha256.Size]byte) error {
 	s := getScratch()
 	defer putScratch(s)
-
-	var bodySum [sha256.Size]byte
-	if payload.needsBodyHash() {
-		bodySum = sha256.Sum256(body)
-	}
-	if err := s.buildRest(r, query, &a); err != nil {
-		return "", err
+	r, a, path := p.r, &p.a, p.path
+	if err := s.buildRest(r, p.query, a); err != nil {
+		return err
 	}
 
 	// Every candidate canonical request is computed before deciding, so the
@@ -200,29 +360,26 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKey string, err e
 	if a.service == "s3" {
 		var ok bool
 		if s.uri, ok = appendS3Path(s.uri[:0], path); !ok {
-			return "", malformed("invalid percent-encoding in path")
+			return malformed("invalid percent-encoding in path")
 		}
-		match |= v.checkPayloads(s, r, &a, &key, payload, &bodySum)
+		match |= v.checkPayloads(s, r, a, &p.key, p.payload, bodySum)
 		if string(s.uri) != path {
 			s.uri = append(s.uri[:0], path...)
-			match |= v.checkPayloads(s, r, &a, &key, payload, &bodySum)
+			match |= v.checkPayloads(s, r, a, &p.key, p.payload, bodySum)
 		}
 	} else {
 		norm := normalizePath(path)
 		s.uri = appendEscapedPath(s.uri[:0], norm)
-		match |= v.checkPayloads(s, r, &a, &key, payload, &bodySum)
+		match |= v.checkPayloads(s, r, a, &p.key, p.payload, bodySum)
 		if norm != path {
 			s.uri = appendEscapedPath(s.uri[:0], path)
-			match |= v.checkPayloads(s, r, &a, &key, payload, &bodySum)
+			match |= v.checkPayloads(s, r, a, &p.key, p.payload, bodySum)
 		}
 	}
 	if match != 1 {
-		return "", fmt.Errorf("%w: signature mismatch for access key %q", ErrSignatureDoesNotMatch, a.accessKey)
+		return fmt.Errorf("%w: signature mismatch for access key %q", ErrSignatureDoesNotMatch, a.accessKey)
 	}
-	if payload.kind == payloadHeaderHash && !payload.matches(&bodySum) {
-		return "", fmt.Errorf("%w: x-amz-content-sha256 does not match the request body", ErrSignatureDoesNotMatch)
-	}
-	return a.accessKey, nil
+	return nil
 }
 
 // checkPayloads tries the canonical URI in s.uri with each candidate payload
@@ -260,41 +417,42 @@ func (v *Verifier) checkCandidate(s *scratch, r *http.Request, a *authParams, ke
 	return subtle.ConstantTimeCompare(mac[:], a.signature[:])
 }
 
-// parse extracts and validates the authentication parameters: header or
-// presigned form, credential scope, service, time window and signed headers.
-func (v *Verifier) parse(r *http.Request, query string) (authParams, error) {
+// parse extracts and validates the authentication parameters into a:
+// header or presigned form, credential scope, service, time window, signed
+// headers, and the header bounds. a.accessKey is set as soon as the
+// credential parses, even when a later check fails.
+func (v *Verifier) parse(r *http.Request, query string, a *authParams) error {
 	authz := r.Header["Authorization"]
 	presign := hasPresignParams(query)
-	var a authParams
 	var err error
 	switch {
 	case len(authz) > 0 && presign:
-		return a, malformed("both an Authorization header and presigned query parameters are present")
+		return malformed("both an Authorization header and presigned query parameters are present")
 	case len(authz) > 1:
-		return a, malformed("multiple Authorization headers")
+		return malformed("multiple Authorization headers")
 	case len(authz) == 1:
-		a, err = parseAuthorization(authz[0])
+		*a, err = parseAuthorization(authz[0])
 		if err == nil {
-			err = headerDate(r, &a)
+			err = headerDate(r, a)
 		}
 	case presign:
-		a, err = parsePresigned(query)
+		*a, err = parsePresigned(query)
 	default:
-		return a, fmt.Errorf("%w: no Authorization header or presigned query", ErrMissingAuthentication)
+		return fmt.Errorf("%w: no Authorization header or presigned query", ErrMissingAuthentication)
 	}
 	if err != nil {
-		return a, err
+		return err
 	}
 	if !v.serviceAllowed(a.service) {
-		return a, malformed("service %q is not accepted", a.service)
+		return malformed("service %q is not accepted", a.service)
 	}
 	if a.scopeDate != a.amzDate[:8] {
-		return a, malformed("credential scope date does not match the request date")
+		return malformed("credential scope date does not match the request date")
 	}
-	if err := v.checkTime(&a); err != nil {
-		return a, err
+	if err := v.checkTime(a); err != nil {
+		return err
 	}
-	return a, checkAmzHeadersSigned(r, &a)
+	return checkHeaders(r, a)
 }
 
 func (v *Verifier) serviceAllowed(service string) bool {

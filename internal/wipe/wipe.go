@@ -29,7 +29,13 @@ func ReadAll(r io.Reader, sizeHint, limit int64) ([]byte, error) {
 func ReadAllInto(buf []byte, r io.Reader, limit int64) ([]byte, error) {
 	for {
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), max(2*cap(buf), 512))
+			size := max(2*cap(buf), 512)
+			if int64(size) > limit && int64(len(buf)) <= limit {
+				// One byte past the limit is enough to see it exceeded: a
+				// body of unknown length holds no more than that.
+				size = int(limit) + 1
+			}
+			grown := make([]byte, len(buf), size)
 			copy(grown, buf)
 			clear(buf)
 			buf = grown

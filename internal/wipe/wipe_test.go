@@ -37,3 +37,21 @@ func TestGrowingWipesOldBuffer(t *testing.T) {
 		t.Fatalf("outgrown buffer not wiped: %q", start[:4])
 	}
 }
+
+// TestUnknownLengthStaysNearLimit: a body of unknown length never gets a
+// buffer more than one byte past the limit (the server reserves the limit
+// for such a body from its memory budget).
+func TestUnknownLengthStaysNearLimit(t *testing.T) {
+	const limit = 3000
+	data := bytes.Repeat([]byte("x"), limit)
+	got, err := ReadAll(bytes.NewReader(data), -1, limit)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("exactly the limit: %v", err)
+	}
+	if cap(got) > limit+1 {
+		t.Errorf("a %d-byte body with a %d limit got a %d-byte buffer", limit, limit, cap(got))
+	}
+	if _, err := ReadAll(bytes.NewReader(append(data, 'y')), -1, limit); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("one byte over the limit: %v", err)
+	}
+}
