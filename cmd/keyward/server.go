@@ -26,6 +26,7 @@ import (
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/backends"
 	"github.com/keyward/keyward/internal/certs"
+	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/fsutil"
 	"github.com/keyward/keyward/internal/httpapi"
 	"github.com/keyward/keyward/internal/iam"
@@ -46,6 +47,8 @@ type serverFlags struct {
 	iamFile                string
 	auditLog               string
 	metricsAuth            bool
+	secretsDir             string
+	noPersistSecrets       bool
 }
 
 // maxClockSkew is how far a request's X-Amz-Date may be from the server's.
@@ -91,6 +94,10 @@ func parseServerFlags(args, env []string, stderr io.Writer) (serverFlags, error)
 	if err != nil {
 		return f, err
 	}
+	noPersist, err := boolEnv("no-persist-secrets")
+	if err != nil {
+		return f, err
+	}
 	metricsAuth := true
 	if v := fromEnv("metrics-auth", ""); v != "" {
 		if metricsAuth, err = strconv.ParseBool(v); err != nil {
@@ -108,6 +115,8 @@ func parseServerFlags(args, env []string, stderr io.Writer) (serverFlags, error)
 	fs.StringVar(&f.iamFile, "iam-file", fromEnv("iam-file", ""), "JSON file of users and policies, reloaded on SIGHUP and when it changes (KEYWARD_IAM_FILE)")
 	fs.StringVar(&f.auditLog, "audit-log", fromEnv("audit-log", ""), "audit log file, or - for stdout; reopened on SIGHUP (KEYWARD_AUDIT_LOG)")
 	fs.BoolVar(&f.metricsAuth, "metrics-auth", metricsAuth, "require a signed request with kms:ServiceControl for /metrics (KEYWARD_METRICS_AUTH)")
+	fs.StringVar(&f.secretsDir, "secrets-dir", fromEnv("secrets-dir", ""), "the only directory whose files a configuration may name as secrets (master_key_file, token_file, secret_id_file); none: file references are refused (KEYWARD_SECRETS_DIR)")
+	fs.BoolVar(&f.noPersistSecrets, "no-persist-secrets", noPersist, "keep inline secrets (master key, Vault token, AppRole secret id) in memory only; after a restart the service waits for them in kms start (KEYWARD_NO_PERSIST_SECRETS)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -116,6 +125,9 @@ func parseServerFlags(args, env []string, stderr io.Writer) (serverFlags, error)
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return f, errors.New("--tls-cert and --tls-key must be given together")
+	}
+	if f.dev && f.noPersistSecrets {
+		return f, errors.New("--dev keeps a generated root key in the data dir, which --no-persist-secrets forbids: run one or the other")
 	}
 	return f, nil
 }
@@ -172,6 +184,14 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 
+	secrets, err := secretResolver(f.secretsDir, env)
+	if err != nil {
+		return err
+	}
+	if f.noPersistSecrets {
+		log.Info("inline secrets are kept in memory only (--no-persist-secrets): after a restart the KMS service waits for them in kms start")
+	}
+
 	day, sweep := 24*time.Hour, time.Minute
 	if v := getenv("KEYWARD_TEST_DAY_SECONDS"); v != "" {
 		secs, err := strconv.ParseFloat(v, 64)
@@ -208,6 +228,8 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		SweepInterval:          sweep,
 		AllowImmediateDeletion: f.allowImmediateDeletion,
 		Metrics:                met,
+		Secrets:                secrets,
+		NoPersistSecrets:       f.noPersistSecrets,
 	})
 	met.SetSource(metrics.ServiceSource(mgr.Acquire, func() (time.Duration, bool) { return vaultTokenTTL(mgr) }))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -328,6 +350,34 @@ func startDev(ctx context.Context, mgr *lifecycle.Manager) error {
 		}
 	}
 	return mgr.Start(ctx)
+}
+
+// secretResolver confines secret references to --secrets-dir (which must
+// be an existing directory) and to the server's environment.
+func secretResolver(dir string, env []string) (*config.SecretResolver, error) {
+	if dir != "" {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fmt.Errorf("--secrets-dir: %w", err)
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return nil, fmt.Errorf("--secrets-dir: %w", err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("--secrets-dir: %s is not a directory", abs)
+		}
+		dir = abs
+	}
+	lookup := func(name string) (string, bool) {
+		for _, kv := range env {
+			if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+				return v, true
+			}
+		}
+		return "", false
+	}
+	return &config.SecretResolver{Dir: dir, LookupEnv: lookup}, nil
 }
 
 // devCredentials makes a random root credential pair for --dev.
