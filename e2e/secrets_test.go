@@ -186,6 +186,30 @@ func TestSecretsByReferenceVault(t *testing.T) {
 			if st, p, raw := decrypt(t, c2, dk.Blob, nil); st != 200 || !bytes.Equal(p, dk.Plaintext) {
 				t.Errorf("decrypt after a restart: %d %s", st, short(raw))
 			}
+			if rotate, ok := auth["approle"].(map[string]any); ok {
+				// Rotation: a new secret id in the file, the old one
+				// destroyed; a reconfigure with nothing in it reads the
+				// file again and logs in with the new one.
+				path := rotate["secret_id_file"].(string)
+				_, fresh := createAppRole(t, v, "kw-ref", "kw-ref")
+				guard.add(fresh)
+				real, err := filepath.EvalSymlinks(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				os.Remove(real) // 0400: replaced, not rewritten
+				if err := os.WriteFile(real, []byte(fresh+"\n"), 0o400); err != nil {
+					t.Fatal(err)
+				}
+				vaultOK(t, v, "POST", "/v1/auth/approle/role/kw-ref/secret-id/destroy", map[string]any{"secret_id": secret}, v.Token)
+				st, _, raw := c2.do("POST", "/kms/reconfigure", map[string]any{})
+				wantStatus(t, "reconfigure after the secret id file was rotated", st, raw, 200)
+				c2.do("POST", "/kms/clear-cache", nil)
+				if st, p, raw := decrypt(t, c2, dk.Blob, nil); st != 200 || !bytes.Equal(p, dk.Plaintext) {
+					t.Errorf("decrypt after the rotation: %d %s", st, short(raw))
+				}
+				secret = fresh
+			}
 			srv2.Stop()
 			noSecretInDir(t, srv.DataDir, secret)
 		})
