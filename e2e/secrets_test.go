@@ -452,12 +452,20 @@ func TestSecretsServerFlags(t *testing.T) {
 		"--secrets-dir missing":              {[]string{"--secrets-dir", filepath.Join(t.TempDir(), "none")}, nil, "--secrets-dir"},
 		"--secrets-dir a file":               {[]string{"--secrets-dir", notADir}, nil, "not a directory"},
 		"KEYWARD_NO_PERSIST_SECRETS=perhaps": {nil, []string{"KEYWARD_NO_PERSIST_SECRETS=perhaps"}, "KEYWARD_NO_PERSIST_SECRETS"},
+		// A secrets dir over the data dir would let a configure caller
+		// name the state file or the root key as a secret.
+		"--secrets-dir holding the data dir": {[]string{"--secrets-dir", "PARENT"}, nil, "holds the data dir"},
+		"--secrets-dir /":                    {[]string{"--secrets-dir", "/"}, nil, "holds the data dir"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
-			args := append([]string{"server", "--data-dir", filepath.Join(t.TempDir(), "data"), "--address", "127.0.0.1:0"}, c.args...)
+			parent := t.TempDir()
+			args := []string{"server", "--data-dir", filepath.Join(parent, "data"), "--address", "127.0.0.1:0"}
+			for _, a := range c.args {
+				args = append(args, strings.ReplaceAll(a, "PARENT", parent))
+			}
 			cmd := exec.CommandContext(ctx, keywardBin, args...)
 			cmd.Env = processEnv(append(c.env, "KEYWARD_ROOT_USER=root", "KEYWARD_ROOT_PASSWORD=root-secret-"+randomHex(8))...)
 			out, err := cmd.CombinedOutput()

@@ -184,7 +184,7 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 
-	secrets, err := secretResolver(f.secretsDir, env)
+	secrets, err := secretResolver(f.secretsDir, dataDir, env)
 	if err != nil {
 		return err
 	}
@@ -353,8 +353,11 @@ func startDev(ctx context.Context, mgr *lifecycle.Manager) error {
 }
 
 // secretResolver confines secret references to --secrets-dir (which must
-// be an existing directory) and to the server's environment.
-func secretResolver(dir string, env []string) (*config.SecretResolver, error) {
+// be an existing directory) and to the server's environment. The secrets
+// dir may not hold the data dir: a configure caller could otherwise name
+// the state file or the local root key as a "secret" and send it to a
+// Vault address of its choosing.
+func secretResolver(dir, dataDir string, env []string) (*config.SecretResolver, error) {
 	if dir != "" {
 		abs, err := filepath.Abs(dir)
 		if err != nil {
@@ -366,6 +369,14 @@ func secretResolver(dir string, env []string) (*config.SecretResolver, error) {
 		}
 		if !fi.IsDir() {
 			return nil, fmt.Errorf("--secrets-dir: %s is not a directory", abs)
+		}
+		realDir, err1 := filepath.EvalSymlinks(abs)
+		realData, err2 := filepath.EvalSymlinks(dataDir)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("--secrets-dir: %w", err)
+		}
+		if rel, err := filepath.Rel(realDir, realData); err == nil && filepath.IsLocal(rel) {
+			return nil, fmt.Errorf("--secrets-dir %s holds the data dir %s: name a directory that holds only the secrets meant for Keyward", abs, dataDir)
 		}
 		dir = abs
 	}

@@ -31,8 +31,8 @@ func TestSecretFlags(t *testing.T) {
 }
 
 func TestSecretResolverWiring(t *testing.T) {
-	dir := t.TempDir()
-	r, err := secretResolver(dir, []string{"KEYWARD_SECRET_A=first", "KEYWARD_SECRET_A=second", "OTHER=x"})
+	dir, dataDir := t.TempDir(), t.TempDir()
+	r, err := secretResolver(dir, dataDir, []string{"KEYWARD_SECRET_A=first", "KEYWARD_SECRET_A=second", "OTHER=x"})
 	if err != nil || r.Dir != dir {
 		t.Fatalf("%+v %v", r, err)
 	}
@@ -45,11 +45,22 @@ func TestSecretResolverWiring(t *testing.T) {
 	file := filepath.Join(dir, "f")
 	os.WriteFile(file, nil, 0o600)
 	for _, bad := range []string{file, filepath.Join(dir, "missing")} {
-		if _, err := secretResolver(bad, nil); err == nil {
+		if _, err := secretResolver(bad, dataDir, nil); err == nil {
 			t.Errorf("--secrets-dir %s accepted", bad)
 		}
 	}
-	if r, err := secretResolver("", nil); err != nil || r.Dir != "" {
+	if r, err := secretResolver("", dataDir, nil); err != nil || r.Dir != "" {
 		t.Errorf("no --secrets-dir: %+v %v", r, err)
+	}
+	// A secrets dir holding the data dir (or being it, or /) is refused.
+	inner := filepath.Join(dir, "data")
+	os.Mkdir(inner, 0o700)
+	for _, d := range []string{dir, "/"} {
+		if _, err := secretResolver(d, inner, nil); err == nil || !strings.Contains(err.Error(), "holds the data dir") {
+			t.Errorf("--secrets-dir %s over the data dir %s: %v", d, inner, err)
+		}
+	}
+	if _, err := secretResolver(inner, inner, nil); err == nil {
+		t.Error("--secrets-dir equal to the data dir accepted")
 	}
 }
