@@ -31,6 +31,9 @@ type testServer struct {
 	AccessKey string
 	SecretKey string
 	stderr    *syncBuffer
+	// Stop kills the process (a test that restarts on the same data dir
+	// stops the first one).
+	Stop func()
 }
 
 // startServer runs `keyward server --address 127.0.0.1:0` with root
@@ -58,9 +61,9 @@ func startServer(t testing.TB, extraArgs ...string) *testServer {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
+	s.Stop = func() { cmd.Process.Kill(); <-done }
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
+		s.Stop()
 		if t.Failed() {
 			t.Logf("server log:\n%s", s.stderr.String())
 		}

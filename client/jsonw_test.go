@@ -143,3 +143,62 @@ func TestRequestBodyWiped(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestReferenceAndStartBodies: secrets by reference and the start body are
+// read back by the server's own parsers.
+func TestReferenceAndStartBodies(t *testing.T) {
+	for name, c := range map[string]struct {
+		req   ConfigureRequest
+		check func(r *config.Request) bool
+	}{
+		"master_key_file": {ConfigureRequest{MasterKeyFile: new("/run/secrets/mk")}, func(r *config.Request) bool {
+			return *r.MasterKeyFile == "/run/secrets/mk" && r.MasterKey == nil && r.MasterKeyEnv == nil
+		}},
+		"master_key_env": {ConfigureRequest{MasterKeyEnv: new("KEYWARD_SECRET_MK")}, func(r *config.Request) bool { return *r.MasterKeyEnv == "KEYWARD_SECRET_MK" }},
+		"token_file": {ConfigureRequest{Auth: &VaultAuth{TokenFile: "/run/secrets/t"}}, func(r *config.Request) bool {
+			return *r.Auth == config.VaultAuth{Method: "token", TokenFile: "/run/secrets/t"}
+		}},
+		"token_env": {ConfigureRequest{Auth: &VaultAuth{TokenEnv: "KEYWARD_SECRET_T"}}, func(r *config.Request) bool {
+			return *r.Auth == config.VaultAuth{Method: "token", TokenEnv: "KEYWARD_SECRET_T"}
+		}},
+		"secret_id_file": {ConfigureRequest{Auth: &VaultAuth{AppRole: &AppRole{RoleID: "r", SecretIDFile: "/run/secrets/id"}}}, func(r *config.Request) bool {
+			return *r.Auth == config.VaultAuth{Method: "approle", RoleID: "r", SecretIDFile: "/run/secrets/id"}
+		}},
+		"secret_id_env": {ConfigureRequest{Auth: &VaultAuth{AppRole: &AppRole{RoleID: "r", SecretIDEnv: "KEYWARD_SECRET_ID"}}}, func(r *config.Request) bool {
+			return *r.Auth == config.VaultAuth{Method: "approle", RoleID: "r", SecretIDEnv: "KEYWARD_SECRET_ID"}
+		}},
+	} {
+		r, err := config.ParseRequest(c.req.body())
+		if err != nil || !c.check(r) {
+			t.Errorf("%s: %v %+v\n%s", name, err, r, c.req.body())
+		}
+	}
+	// Two sources set: all are sent, and the server refuses the request.
+	for _, req := range []ConfigureRequest{
+		{Auth: &VaultAuth{Token: "t", TokenEnv: "KEYWARD_SECRET_T"}},
+		{Auth: &VaultAuth{AppRole: &AppRole{RoleID: "r", SecretID: "s", SecretIDFile: "/f"}}},
+		{MasterKey: new("m"), MasterKeyFile: new("/f")},
+	} {
+		if _, err := config.ParseRequest(req.body()); err == nil {
+			t.Errorf("two sources accepted: %s", req.body())
+		}
+	}
+
+	secret := "pass \"phrase\"\n"
+	for _, sr := range []StartRequest{{}, {Force: true}, {MasterKey: &secret}, {Token: &secret}, {SecretID: &secret}} {
+		body := sr.body()
+		r, err := config.ParseStartRequest(body)
+		if err != nil || r.Force != sr.Force || (sr.MasterKey != nil) != (r.Secrets.MasterKey != nil) ||
+			(sr.Token != nil) != (r.Secrets.Token != nil) || (sr.SecretID != nil) != (r.Secrets.SecretID != nil) {
+			t.Errorf("start body %s: %v %+v", body, err, r)
+		}
+		for _, p := range []*string{r.Secrets.MasterKey, r.Secrets.Token, r.Secrets.SecretID} {
+			if p != nil && *p != secret {
+				t.Errorf("start body %s: secret read back as %q", body, *p)
+			}
+		}
+	}
+	if got := string((&StartRequest{}).body()); got != "{}" {
+		t.Errorf("empty start body: %s", got)
+	}
+}

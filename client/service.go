@@ -31,7 +31,12 @@ const (
 // a field is set with new: ConfigureRequest{BackendType: new("local")}.
 //
 // The secrets (MasterKey, Auth) are written into a request buffer that is
-// wiped after the call; they never appear in an error.
+// wiped after the call; they never appear in an error. Each secret may
+// instead be named by reference, for the server to read: a file on the
+// server inside its --secrets-dir (MasterKeyFile, VaultAuth.TokenFile,
+// AppRole.SecretIDFile) or a KEYWARD_SECRET_* environment variable of the
+// server process (the *Env fields). The server persists only the
+// reference. Give one source per secret.
 type ConfigureRequest struct {
 	BackendType     *string `json:"backend_type,omitempty"` // local, vault, vault-transit
 	DefaultKeyID    *string `json:"default_key_id,omitempty"`
@@ -43,7 +48,9 @@ type ConfigureRequest struct {
 
 	// Local backend.
 	KeyDir          *string `json:"key_dir,omitempty"`
-	MasterKey       *string `json:"master_key,omitempty"` // a passphrase
+	MasterKey       *string `json:"master_key,omitempty"`      // a passphrase
+	MasterKeyFile   *string `json:"master_key_file,omitempty"` // a path on the server, in its secrets dir
+	MasterKeyEnv    *string `json:"master_key_env,omitempty"`  // KEYWARD_SECRET_*, in the server's environment
 	FilePermissions *uint32 `json:"file_permissions,omitempty"`
 
 	// Vault backends.
@@ -57,22 +64,32 @@ type ConfigureRequest struct {
 	SkipTLSVerify *bool      `json:"skip_tls_verify,omitempty"`
 }
 
-// VaultAuth is how the server authenticates to Vault: a token, or AppRole.
-// Set exactly one.
+// VaultAuth is how the server authenticates to Vault: a token (Token, or
+// by reference TokenFile or TokenEnv), or AppRole. Set exactly one.
 type VaultAuth struct {
-	Token   string
-	AppRole *AppRole
+	Token string
+	// TokenFile is a path on the server, inside its --secrets-dir.
+	TokenFile string
+	// TokenEnv names a KEYWARD_SECRET_* variable of the server's
+	// environment.
+	TokenEnv string
+	AppRole  *AppRole
 }
 
-// AppRole is a Vault AppRole login.
+// AppRole is a Vault AppRole login. Set one of SecretID, SecretIDFile (a
+// path on the server, inside its --secrets-dir) or SecretIDEnv (a
+// KEYWARD_SECRET_* variable of the server's environment).
 type AppRole struct {
-	RoleID   string
-	SecretID string
+	RoleID       string
+	SecretID     string
+	SecretIDFile string
+	SecretIDEnv  string
 }
 
 // MarshalJSON encodes the request as sent: only the fields set, with the
-// wire names of the tags, and auth_method as {"token": "..."} or
-// {"approle": {"role_id": "...", "secret_id": "..."}}.
+// wire names of the tags, and auth_method as {"token": "..."} (or
+// "token_file", "token_env") or {"approle": {"role_id": "...",
+// "secret_id": "..."}} (or "secret_id_file", "secret_id_env").
 func (r ConfigureRequest) MarshalJSON() ([]byte, error) { return r.body(), nil }
 
 // body writes the request with the JSON writer (secrets never pass through
@@ -103,19 +120,38 @@ func (r *ConfigureRequest) body() []byte {
 	num("retry_attempts", r.RetryAttempts)
 	str("key_dir", r.KeyDir)
 	str("master_key", r.MasterKey)
+	str("master_key_file", r.MasterKeyFile)
+	str("master_key_env", r.MasterKeyEnv)
 	if r.FilePermissions != nil {
 		o.Int("file_permissions", int64(*r.FilePermissions))
 	}
 	str("address", r.Address)
 	if a := r.Auth; a != nil {
 		auth := newJSONObject(128)
-		if a.AppRole != nil {
+		// Every source set is sent: the server refuses more than one.
+		if ar := a.AppRole; ar != nil {
 			role := newJSONObject(128)
-			role.String("role_id", a.AppRole.RoleID)
-			role.String("secret_id", a.AppRole.SecretID)
+			role.String("role_id", ar.RoleID)
+			if ar.SecretIDFile != "" {
+				role.String("secret_id_file", ar.SecretIDFile)
+			}
+			if ar.SecretIDEnv != "" {
+				role.String("secret_id_env", ar.SecretIDEnv)
+			}
+			if ar.SecretID != "" || ar.SecretIDFile == "" && ar.SecretIDEnv == "" {
+				role.String("secret_id", ar.SecretID)
+			}
 			auth.Object("approle", role)
 		} else {
-			auth.String("token", a.Token)
+			if a.TokenFile != "" {
+				auth.String("token_file", a.TokenFile)
+			}
+			if a.TokenEnv != "" {
+				auth.String("token_env", a.TokenEnv)
+			}
+			if a.Token != "" || a.TokenFile == "" && a.TokenEnv == "" {
+				auth.String("token", a.Token)
+			}
 		}
 		o.Object("auth_method", auth)
 	}
@@ -140,6 +176,33 @@ type StartRequest struct {
 	// Force rebuilds a running service in place (RustFS's force start)
 	// instead of failing with ErrConflict.
 	Force bool `json:"force,omitempty"`
+	// The secrets a server run with --no-persist-secrets waits for after a
+	// restart (Status.SecretsRequired): only those may be given. A wrong
+	// master key or a token Vault refuses is ErrInvalidRequest, and the
+	// service stays Configured. They are written into a request buffer
+	// that is wiped after the call.
+	MasterKey *string `json:"master_key,omitempty"`
+	Token     *string `json:"token,omitempty"`
+	SecretID  *string `json:"secret_id,omitempty"`
+}
+
+// MarshalJSON encodes the request as sent.
+func (r StartRequest) MarshalJSON() ([]byte, error) { return r.body(), nil }
+
+func (r *StartRequest) body() []byte {
+	o := newJSONObject(64)
+	if r.Force {
+		o.Bool("force", true)
+	}
+	for _, f := range []struct {
+		k string
+		v *string
+	}{{"master_key", r.MasterKey}, {"token", r.Token}, {"secret_id", r.SecretID}} {
+		if f.v != nil {
+			o.String(f.k, *f.v)
+		}
+	}
+	return o.Done()
 }
 
 // Status is GET /kms/status and /kms/service-status. No secret is ever
@@ -152,6 +215,10 @@ type Status struct {
 	// Healthy is nil while the service is not running.
 	Healthy       *bool          `json:"healthy"`
 	ConfigSummary *ConfigSummary `json:"config_summary"`
+	// SecretsRequired names the secrets a server run with
+	// --no-persist-secrets waits for after a restart ("master_key",
+	// "token", "secret_id"): give them with Start.
+	SecretsRequired []string `json:"secrets_required,omitempty"`
 }
 
 // ConfigSummary is the secret-free summary of the stored configuration.
@@ -178,8 +245,12 @@ type CacheSummary struct {
 type BackendSummary struct {
 	BackendType string `json:"backend_type"`
 	// Local.
-	KeyDir          string `json:"key_dir,omitempty"`
-	HasMasterKey    bool   `json:"has_master_key,omitempty"`
+	KeyDir       string `json:"key_dir,omitempty"`
+	HasMasterKey bool   `json:"has_master_key,omitempty"`
+	// Where the master key comes from when given by reference (not
+	// secret): a file on the server, or a variable of its environment.
+	MasterKeyFile   string `json:"master_key_file,omitempty"`
+	MasterKeyEnv    string `json:"master_key_env,omitempty"`
 	FilePermissions uint32 `json:"file_permissions,omitempty"`
 	// Vault.
 	Address        string `json:"address,omitempty"`
@@ -189,6 +260,11 @@ type BackendSummary struct {
 	KVMount        string `json:"kv_mount,omitempty"`
 	KeyPathPrefix  string `json:"key_path_prefix,omitempty"`
 	SkipTLSVerify  bool   `json:"skip_tls_verify,omitempty"`
+	// Where a Vault credential given by reference comes from.
+	TokenFile    string `json:"token_file,omitempty"`
+	TokenEnv     string `json:"token_env,omitempty"`
+	SecretIDFile string `json:"secret_id_file,omitempty"`
+	SecretIDEnv  string `json:"secret_id_env,omitempty"`
 }
 
 // ConfigView is GET /kms/config.
@@ -220,10 +296,11 @@ func (c *Client) Reconfigure(ctx context.Context, req ConfigureRequest) (*Lifecy
 }
 
 // Start starts the configured service (ErrConflict when not configured or
-// already running, unless req.Force). Not retried.
+// already running, unless req.Force, or when it waits for secrets that
+// req does not give). Not retried.
 func (c *Client) Start(ctx context.Context, req StartRequest) (*LifecycleResponse, error) {
 	var out LifecycleResponse
-	err := c.call(ctx, &request{method: http.MethodPost, path: admin("/kms/start"), body: jsonBody(req)}, &out)
+	err := c.call(ctx, &request{method: http.MethodPost, path: admin("/kms/start"), body: req.body()}, &out)
 	return ret(&out, err)
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/backend"
 	"github.com/keyward/keyward/internal/certs"
+	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/fsutil"
 	"github.com/keyward/keyward/internal/httpapi"
 	"github.com/keyward/keyward/internal/iam"
@@ -49,6 +50,8 @@ type serverFlags struct {
 	allowUnsignedPayload   bool
 	maxConnections         int
 	maxBodyMemoryMiB       int
+	secretsDir             string
+	noPersistSecrets       bool
 }
 
 // Defaults of the bounds on work done for callers not yet authenticated.
@@ -105,6 +108,10 @@ func parseServerFlags(args, env []string, stderr io.Writer) (serverFlags, error)
 	if err != nil {
 		return f, err
 	}
+	noPersist, err := boolEnv("no-persist-secrets")
+	if err != nil {
+		return f, err
+	}
 	metricsAuth := true
 	if v := fromEnv("metrics-auth", ""); v != "" {
 		if metricsAuth, err = strconv.ParseBool(v); err != nil {
@@ -148,6 +155,8 @@ func parseServerFlags(args, env []string, stderr io.Writer) (serverFlags, error)
 	fs.BoolVar(&f.allowUnsignedPayload, "allow-unsigned-payload", allowUnsigned, "RISK: accept UNSIGNED-PAYLOAD and presigned URLs for requests with a body; such a request can be replayed with another body while its signature is valid (KEYWARD_ALLOW_UNSIGNED_PAYLOAD)")
 	fs.IntVar(&f.maxConnections, "max-connections", maxConns, "client connections held open at once; more wait to be accepted (KEYWARD_MAX_CONNECTIONS)")
 	fs.IntVar(&f.maxBodyMemoryMiB, "max-body-memory", maxBodyMiB, "MiB of request bodies read before their sender is authenticated (requests without x-amz-content-sha256); past it such requests get 503 (KEYWARD_MAX_BODY_MEMORY)")
+	fs.StringVar(&f.secretsDir, "secrets-dir", fromEnv("secrets-dir", ""), "the only directory whose files a configuration may name as secrets (master_key_file, token_file, secret_id_file); none: file references are refused (KEYWARD_SECRETS_DIR)")
+	fs.BoolVar(&f.noPersistSecrets, "no-persist-secrets", noPersist, "keep inline secrets (master key, Vault token, AppRole secret id) in memory only; after a restart the service waits for them in kms start (KEYWARD_NO_PERSIST_SECRETS)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -164,6 +173,9 @@ func parseServerFlags(args, env []string, stderr io.Writer) (serverFlags, error)
 	// keeps the byte count far from overflowing.
 	if f.maxBodyMemoryMiB < 1 || f.maxBodyMemoryMiB > 1<<20 {
 		return f, fmt.Errorf("--max-body-memory must be between 1 and %d MiB, got %d", 1<<20, f.maxBodyMemoryMiB)
+	}
+	if f.dev && f.noPersistSecrets {
+		return f, errors.New("--dev keeps a generated root key in the data dir, which --no-persist-secrets forbids: run one or the other")
 	}
 	return f, nil
 }
@@ -220,6 +232,14 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 
+	secrets, err := secretResolver(f.secretsDir, dataDir, env)
+	if err != nil {
+		return err
+	}
+	if f.noPersistSecrets {
+		log.Info("inline secrets are kept in memory only (--no-persist-secrets): after a restart the KMS service waits for them in kms start")
+	}
+
 	day, sweep := 24*time.Hour, time.Minute
 	if v := getenv("KEYWARD_TEST_DAY_SECONDS"); v != "" {
 		secs, err := strconv.ParseFloat(v, 64)
@@ -256,6 +276,8 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 		SweepInterval:          sweep,
 		AllowImmediateDeletion: f.allowImmediateDeletion,
 		Metrics:                met,
+		Secrets:                secrets,
+		NoPersistSecrets:       f.noPersistSecrets,
 	})
 	met.SetSource(metrics.ServiceSource(mgr.Acquire, mgr.Collector))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -391,6 +413,45 @@ func startDev(ctx context.Context, mgr *lifecycle.Manager) error {
 		}
 	}
 	return mgr.Start(ctx)
+}
+
+// secretResolver confines secret references to --secrets-dir (which must
+// be an existing directory) and to the server's environment. The secrets
+// dir may not hold the data dir: a configure caller could otherwise name
+// the state file or the local root key as a "secret" and send it to a
+// Vault address of its choosing.
+func secretResolver(dir, dataDir string, env []string) (*config.SecretResolver, error) {
+	if dir != "" {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fmt.Errorf("--secrets-dir: %w", err)
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return nil, fmt.Errorf("--secrets-dir: %w", err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("--secrets-dir: %s is not a directory", abs)
+		}
+		realDir, err1 := filepath.EvalSymlinks(abs)
+		realData, err2 := filepath.EvalSymlinks(dataDir)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("--secrets-dir: %w", err)
+		}
+		if rel, err := filepath.Rel(realDir, realData); err == nil && filepath.IsLocal(rel) {
+			return nil, fmt.Errorf("--secrets-dir %s holds the data dir %s: name a directory that holds only the secrets meant for Keyward", abs, dataDir)
+		}
+		dir = abs
+	}
+	lookup := func(name string) (string, bool) {
+		for _, kv := range env {
+			if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+				return v, true
+			}
+		}
+		return "", false
+	}
+	return &config.SecretResolver{Dir: dir, LookupEnv: lookup}, nil
 }
 
 // devCredentials makes a random root credential pair for --dev.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -44,5 +46,61 @@ func TestBoundsFlags(t *testing.T) {
 		if _, err := parseServerFlags(tc.args, tc.env, io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v %v: got %v, want %q", tc.args, tc.env, err, tc.want)
 		}
+	}
+}
+func TestSecretFlags(t *testing.T) {
+	f, err := parseServerFlags(nil, []string{"KEYWARD_SECRETS_DIR=/run/s", "KEYWARD_NO_PERSIST_SECRETS=true"}, io.Discard)
+	if err != nil || f.secretsDir != "/run/s" || !f.noPersistSecrets {
+		t.Fatalf("from the environment: %+v %v", f, err)
+	}
+	f, err = parseServerFlags([]string{"--secrets-dir", "/other", "--no-persist-secrets=false"}, []string{"KEYWARD_SECRETS_DIR=/run/s", "KEYWARD_NO_PERSIST_SECRETS=1"}, io.Discard)
+	if err != nil || f.secretsDir != "/other" || f.noPersistSecrets {
+		t.Fatalf("flags win over the environment: %+v %v", f, err)
+	}
+	for _, c := range []struct {
+		args, env []string
+		want      string
+	}{
+		{[]string{"--dev", "--no-persist-secrets"}, nil, "--no-persist-secrets"},
+		{[]string{"--dev"}, []string{"KEYWARD_NO_PERSIST_SECRETS=yes"}, "KEYWARD_NO_PERSIST_SECRETS"},
+	} {
+		if _, err := parseServerFlags(c.args, c.env, io.Discard); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v %v: want an error naming %s; got %v", c.args, c.env, c.want, err)
+		}
+	}
+}
+
+func TestSecretResolverWiring(t *testing.T) {
+	dir, dataDir := t.TempDir(), t.TempDir()
+	r, err := secretResolver(dir, dataDir, []string{"KEYWARD_SECRET_A=first", "KEYWARD_SECRET_A=second", "OTHER=x"})
+	if err != nil || r.Dir != dir {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if v, ok := r.LookupEnv("KEYWARD_SECRET_A"); !ok || v != "first" {
+		t.Errorf("lookup: %q %v (want the first, as the process environment does)", v, ok)
+	}
+	if _, ok := r.LookupEnv("KEYWARD_SECRET_B"); ok {
+		t.Error("an unset variable was found")
+	}
+	file := filepath.Join(dir, "f")
+	os.WriteFile(file, nil, 0o600)
+	for _, bad := range []string{file, filepath.Join(dir, "missing")} {
+		if _, err := secretResolver(bad, dataDir, nil); err == nil {
+			t.Errorf("--secrets-dir %s accepted", bad)
+		}
+	}
+	if r, err := secretResolver("", dataDir, nil); err != nil || r.Dir != "" {
+		t.Errorf("no --secrets-dir: %+v %v", r, err)
+	}
+	// A secrets dir holding the data dir (or being it, or /) is refused.
+	inner := filepath.Join(dir, "data")
+	os.Mkdir(inner, 0o700)
+	for _, d := range []string{dir, "/"} {
+		if _, err := secretResolver(d, inner, nil); err == nil || !strings.Contains(err.Error(), "holds the data dir") {
+			t.Errorf("--secrets-dir %s over the data dir %s: %v", d, inner, err)
+		}
+	}
+	if _, err := secretResolver(inner, inner, nil); err == nil {
+		t.Error("--secrets-dir equal to the data dir accepted")
 	}
 }

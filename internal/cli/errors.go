@@ -199,6 +199,9 @@ func (r *run) hintFor(e *client.APIError) string {
 		}
 		return "the KMS service is not running or its backend is unreachable: see `keyward kms status`; start it with `keyward kms start`"
 	case "Conflict":
+		if strings.Contains(e.Message, "waits for secrets") {
+			return "the server keeps these secrets off disk (--no-persist-secrets): give them with `keyward kms start --master-key -` (or --token -, --secret-id -); `keyward kms status` lists them"
+		}
 		switch name {
 		case "kms configure":
 			return "the service is running: use `keyward kms reconfigure`, or stop it first with `keyward kms stop`"

@@ -23,14 +23,20 @@ var configFlags = []flagDef{
 	strFlag("retry-attempts", "N", "retries of idempotent backend reads"),
 	strFlag("key-dir", "DIR", "local: key directory on the server (default: DATA_DIR/keys)"),
 	strFlag("master-key", "PASSPHRASE|-", "local: passphrase sealing the keys; - reads it from stdin"),
-	strFlag("master-key-file", "FILE", "local: read the passphrase from FILE"),
+	strFlag("master-key-file", "FILE", "local: read the passphrase from FILE on this machine and send it"),
+	strFlag("master-key-file-on-server", "PATH", "local: the server reads the passphrase from PATH, a file inside its --secrets-dir, and stores only the path"),
+	strFlag("master-key-env-on-server", "VAR", "local: the server reads the passphrase from its KEYWARD_SECRET_* variable VAR, and stores only the name"),
 	strFlag("file-permissions", "MODE", "local: mode of the key files, octal (0600)"),
 	strFlag("address", "URL", "vault: Vault's address"),
 	strFlag("token", "TOKEN|-", "vault: token auth; - reads the token from stdin"),
-	strFlag("token-file", "FILE", "vault: read the token from FILE"),
-	strFlag("role-id", "ID", "vault: AppRole auth, with --secret-id"),
+	strFlag("token-file", "FILE", "vault: read the token from FILE on this machine and send it"),
+	strFlag("token-file-on-server", "PATH", "vault: the server reads the token from PATH inside its --secrets-dir (stores only the path)"),
+	strFlag("token-env-on-server", "VAR", "vault: the server reads the token from its KEYWARD_SECRET_* variable VAR"),
+	strFlag("role-id", "ID", "vault: AppRole auth, with a secret id"),
 	strFlag("secret-id", "ID|-", "vault: AppRole secret id; - reads it from stdin"),
-	strFlag("secret-id-file", "FILE", "vault: read the AppRole secret id from FILE"),
+	strFlag("secret-id-file", "FILE", "vault: read the AppRole secret id from FILE on this machine and send it"),
+	strFlag("secret-id-file-on-server", "PATH", "vault: the server reads the secret id from PATH inside its --secrets-dir"),
+	strFlag("secret-id-env-on-server", "VAR", "vault: the server reads the secret id from its KEYWARD_SECRET_* variable VAR"),
 	strFlag("namespace", "NS", "vault: namespace (Vault Enterprise)"),
 	strFlag("mount-path", "PATH", "vault: Transit mount"),
 	strFlag("kv-mount", "PATH", "vault: KV v2 mount"),
@@ -42,22 +48,27 @@ var configFlags = []flagDef{
 func kmsCommands() []*command {
 	return []*command{
 		{noun: "kms", verb: "configure", summary: "store a full configuration (does not start the service)",
-			help:  "Validate and store the configuration of the KMS service. It does not start it:\nrun `keyward kms start` next. While the service runs, use `keyward kms reconfigure`.\nSecrets (--master-key, --token, --secret-id) are best given with - (stdin) or a file;\nthey are never printed back.",
+			help: "Validate and store the configuration of the KMS service. It does not start it:\nrun `keyward kms start` next. While the service runs, use `keyward kms reconfigure`.\n" +
+				"Secrets (--master-key, --token, --secret-id) are best given with - (stdin) or a file;\nthey are never printed back. " + secretSourcesHelp,
 			flags: configFlags, maxArgs: 0, run: runConfigure(false)},
 		{noun: "kms", verb: "reconfigure", summary: "change some settings; a running service swaps in place",
 			help:  "Merge the settings given onto the stored configuration: only the flags given are\nsent (rotate a Vault token, change the cache). A running service switches to the\nnew settings without dropping requests; if they do not work, the old ones stay.",
 			flags: configFlags, maxArgs: 0, run: runConfigure(true)},
-		{noun: "kms", verb: "start", summary: "start the configured service",
-			flags: []flagDef{boolFlagDef("force", "rebuild a running service in place instead of failing")}, maxArgs: 0,
-			run: func(r *run) error {
-				c, err := r.client()
-				if err != nil {
-					return err
-				}
-				r.setWhat("start the KMS")
-				res, err := c.Start(r.ctx, client.StartRequest{Force: r.boolean("force")})
-				return r.lifecycle(res, err, "KMS started")
-			}},
+		{noun: "kms", verb: "start", summary: "start the configured service (with the secrets it waits for, if any)",
+			help: "Start the configured KMS service. A server run with --no-persist-secrets keeps its\n" +
+				"inline secrets in memory only: after a restart it waits (`keyward kms status` shows\n" +
+				"\"Secrets required\") until they are given here, e.g.\n\n" +
+				"  keyward kms start --master-key -      (reads the passphrase from stdin)\n\n" +
+				"A wrong master key, or a token Vault refuses, is an error and the service stays\nConfigured. Only the secrets the server waits for may be given.",
+			flags: []flagDef{
+				boolFlagDef("force", "rebuild a running service in place instead of failing"),
+				strFlag("master-key", "PASSPHRASE|-", "local: the master key the server waits for; - reads it from stdin"),
+				strFlag("master-key-file", "FILE", "local: read that master key from FILE on this machine"),
+				strFlag("token", "TOKEN|-", "vault: the token the server waits for; - reads it from stdin"),
+				strFlag("token-file", "FILE", "vault: read that token from FILE on this machine"),
+				strFlag("secret-id", "ID|-", "vault: the AppRole secret id the server waits for; - reads it from stdin"),
+				strFlag("secret-id-file", "FILE", "vault: read that secret id from FILE on this machine"),
+			}, maxArgs: 0, run: runStart},
 		{noun: "kms", verb: "stop", summary: "stop the service (the configuration is kept)", maxArgs: 0,
 			run: func(r *run) error {
 				c, err := r.client()
@@ -101,6 +112,34 @@ func (r *run) lifecycle(res *client.LifecycleResponse, err error, done string) e
 	return nil
 }
 
+// secretSourcesHelp explains the two kinds of secret files.
+const secretSourcesHelp = "--*-file flags read a file\non this machine and send its content. --*-file-on-server and --*-env-on-server\n" +
+	"instead name a file inside the server's --secrets-dir or a KEYWARD_SECRET_* variable\nof the server's environment: the server reads it at every start and stores only\n" +
+	"the reference, never the secret (see \"Secrets at rest\" in docs/operations.md).\nIn --file, master_key_file, token_file and secret_id_file are such server-side\nreferences (the API's fields)."
+
+func runStart(r *run) error {
+	req := client.StartRequest{Force: r.boolean("force")}
+	for _, s := range []struct {
+		flag string
+		dst  **string
+	}{{"master-key", &req.MasterKey}, {"token", &req.Token}, {"secret-id", &req.SecretID}} {
+		v, ok, err := r.secretFlag(s.flag, s.flag+"-file")
+		if err != nil {
+			return err
+		}
+		if ok {
+			*s.dst = &v
+		}
+	}
+	c, err := r.client()
+	if err != nil {
+		return err
+	}
+	r.setWhat("start the KMS")
+	res, err := c.Start(r.ctx, req)
+	return r.lifecycle(res, err, "KMS started")
+}
+
 func runConfigure(partial bool) func(r *run) error {
 	return func(r *run) error {
 		req, err := r.configRequest()
@@ -133,13 +172,19 @@ type fileConfig struct {
 	RetryAttempts   *int    `json:"retry_attempts"`
 	KeyDir          *string `json:"key_dir"`
 	MasterKey       *string `json:"master_key"`
+	MasterKeyFile   *string `json:"master_key_file"` // on the server
+	MasterKeyEnv    *string `json:"master_key_env"`  // on the server
 	FilePermissions *uint32 `json:"file_permissions"`
 	Address         *string `json:"address"`
 	AuthMethod      *struct {
-		Token   *string `json:"token"`
-		AppRole *struct {
-			RoleID   string `json:"role_id"`
-			SecretID string `json:"secret_id"`
+		Token     *string `json:"token"`
+		TokenFile *string `json:"token_file"`
+		TokenEnv  *string `json:"token_env"`
+		AppRole   *struct {
+			RoleID       string `json:"role_id"`
+			SecretID     string `json:"secret_id"`
+			SecretIDFile string `json:"secret_id_file"`
+			SecretIDEnv  string `json:"secret_id_env"`
 		} `json:"approle"`
 	} `json:"auth_method"`
 	Namespace     *string `json:"namespace"`
@@ -171,17 +216,20 @@ func (r *run) readConfigFile(path string) (client.ConfigureRequest, error) {
 	}
 	req = client.ConfigureRequest{BackendType: f.BackendType, DefaultKeyID: f.DefaultKeyID, EnableCache: f.EnableCache,
 		CacheTTLSeconds: f.CacheTTLSeconds, MaxCachedKeys: f.MaxCachedKeys, TimeoutSeconds: f.TimeoutSeconds,
-		RetryAttempts: f.RetryAttempts, KeyDir: f.KeyDir, MasterKey: f.MasterKey, FilePermissions: f.FilePermissions,
+		RetryAttempts: f.RetryAttempts, KeyDir: f.KeyDir, MasterKey: f.MasterKey, MasterKeyFile: f.MasterKeyFile,
+		MasterKeyEnv: f.MasterKeyEnv, FilePermissions: f.FilePermissions,
 		Address: f.Address, Namespace: f.Namespace, MountPath: f.MountPath, KVMount: f.KVMount,
 		KeyPathPrefix: f.KeyPathPrefix, CACert: f.CACert, SkipTLSVerify: f.SkipTLSVerify}
 	if a := f.AuthMethod; a != nil {
+		hasToken := a.Token != nil || a.TokenFile != nil || a.TokenEnv != nil
 		switch {
-		case a.AppRole != nil && a.Token != nil:
+		case a.AppRole != nil && hasToken:
 			return req, usagef("--file %s: auth_method has both token and approle", path)
 		case a.AppRole != nil:
-			req.Auth = &client.VaultAuth{AppRole: &client.AppRole{RoleID: a.AppRole.RoleID, SecretID: a.AppRole.SecretID}}
-		case a.Token != nil:
-			req.Auth = &client.VaultAuth{Token: *a.Token}
+			ar := a.AppRole
+			req.Auth = &client.VaultAuth{AppRole: &client.AppRole{RoleID: ar.RoleID, SecretID: ar.SecretID, SecretIDFile: ar.SecretIDFile, SecretIDEnv: ar.SecretIDEnv}}
+		case hasToken:
+			req.Auth = &client.VaultAuth{Token: deref(a.Token), TokenFile: deref(a.TokenFile), TokenEnv: deref(a.TokenEnv)}
 		}
 	}
 	return req, nil
@@ -255,31 +303,85 @@ func (r *run) configRequest() (client.ConfigureRequest, error) {
 		p := uint32(m)
 		req.FilePermissions = &p
 	}
-	if mk, ok, err := r.secretFlag("master-key", "master-key-file"); err != nil {
-		return req, err
-	} else if ok {
-		req.MasterKey = &mk
-	}
-	token, hasToken, err := r.secretFlag("token", "token-file")
+	mk, err := r.secretSource("master-key")
 	if err != nil {
 		return req, err
 	}
-	secretID, hasSecretID, err := r.secretFlag("secret-id", "secret-id-file")
+	if mk.given() {
+		// The flag replaces whatever source --file gave.
+		req.MasterKey, req.MasterKeyFile, req.MasterKeyEnv = mk.value, mk.file, mk.env
+	}
+	token, err := r.secretSource("token")
+	if err != nil {
+		return req, err
+	}
+	secretID, err := r.secretSource("secret-id")
 	if err != nil {
 		return req, err
 	}
 	switch {
-	case hasToken && (hasSecretID || r.has("role-id")):
-		return req, usagef("give either --token (token auth) or --role-id and --secret-id (AppRole), not both")
-	case hasToken:
-		req.Auth = &client.VaultAuth{Token: token}
-	case hasSecretID || r.has("role-id"):
-		if !hasSecretID || !r.has("role-id") {
-			return req, usagef("AppRole auth needs both --role-id and --secret-id")
+	case token.given() && (secretID.given() || r.has("role-id")):
+		return req, usagef("give either a token (--token...) or --role-id and a secret id (--secret-id...), not both")
+	case token.given():
+		req.Auth = &client.VaultAuth{Token: deref(token.value), TokenFile: deref(token.file), TokenEnv: deref(token.env)}
+	case secretID.given() || r.has("role-id"):
+		if !secretID.given() || !r.has("role-id") {
+			return req, usagef("AppRole auth needs both --role-id and a secret id (--secret-id, --secret-id-file, --secret-id-file-on-server or --secret-id-env-on-server)")
 		}
-		req.Auth = &client.VaultAuth{AppRole: &client.AppRole{RoleID: r.str("role-id"), SecretID: secretID}}
+		req.Auth = &client.VaultAuth{AppRole: &client.AppRole{RoleID: r.str("role-id"), SecretID: deref(secretID.value),
+			SecretIDFile: deref(secretID.file), SecretIDEnv: deref(secretID.env)}}
 	}
 	return req, nil
+}
+
+// secretSource is where one secret of a configuration comes from: its
+// value (sent), or a reference the server reads itself.
+type secretSource struct {
+	value, file, env *string
+}
+
+func (s secretSource) given() bool { return s.value != nil || s.file != nil || s.env != nil }
+
+// secretSource reads the flags of one secret: --NAME VALUE, --NAME - (stdin)
+// or --NAME-file FILE (read here and sent), or --NAME-file-on-server PATH
+// or --NAME-env-on-server VAR (references the server resolves). At most
+// one.
+func (r *run) secretSource(name string) (secretSource, error) {
+	flags := []string{name, name + "-file", name + "-file-on-server", name + "-env-on-server"}
+	var given []string
+	for _, f := range flags {
+		if r.has(f) {
+			given = append(given, "--"+f)
+		}
+	}
+	if len(given) > 1 {
+		return secretSource{}, usagef("give one of --%s, --%s, --%s or --%s, not %s", flags[0], flags[1], flags[2], flags[3], strings.Join(given, " and "))
+	}
+	var s secretSource
+	switch {
+	case r.has(flags[2]):
+		v := r.str(flags[2])
+		s.file = &v
+	case r.has(flags[3]):
+		v := r.str(flags[3])
+		s.env = &v
+	default:
+		v, ok, err := r.secretFlag(flags[0], flags[1])
+		if err != nil {
+			return s, err
+		}
+		if ok {
+			s.value = &v
+		}
+	}
+	return s, nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // secretFlag reads a secret given as --NAME VALUE, --NAME - (stdin) or
@@ -345,13 +447,27 @@ func runStatus(r *run) error {
 			add("Key dir", b.KeyDir)
 			if b.KeyDir != "" {
 				mk := "generated root key"
-				if b.HasMasterKey {
+				switch {
+				case b.MasterKeyFile != "":
+					mk = "from the file " + b.MasterKeyFile + " on the server"
+				case b.MasterKeyEnv != "":
+					mk = "from the variable " + b.MasterKeyEnv + " on the server"
+				case b.HasMasterKey:
 					mk = "passphrase set"
 				}
 				fs = append(fs, field{"Master key", mk})
 			}
 			add("Vault address", b.Address)
 			add("Vault auth", b.AuthMethodType)
+			for _, ref := range []struct{ label, file, env string }{
+				{"Vault token", b.TokenFile, b.TokenEnv}, {"AppRole secret id", b.SecretIDFile, b.SecretIDEnv}} {
+				if ref.file != "" {
+					fs = append(fs, field{ref.label, "from the file " + ref.file + " on the server"})
+				}
+				if ref.env != "" {
+					fs = append(fs, field{ref.label, "from the variable " + ref.env + " on the server"})
+				}
+			}
 			add("Vault namespace", b.Namespace)
 			add("Transit mount", b.MountPath)
 			add("KV mount", b.KVMount)
@@ -361,11 +477,20 @@ func runStatus(r *run) error {
 			}
 		}
 	}
+	if len(st.SecretsRequired) > 0 {
+		fs = append(fs, field{"Secrets required", strings.Join(st.SecretsRequired, ", ")})
+	}
 	writeFields(r.stdout, fs)
-	switch st.Status {
-	case client.StateNotConfigured:
+	switch {
+	case len(st.SecretsRequired) > 0:
+		var flags []string
+		for _, s := range st.SecretsRequired {
+			flags = append(flags, "--"+strings.ReplaceAll(s, "_", "-")+" -")
+		}
+		fmt.Fprintf(r.stderr, "next: the server keeps these secrets off disk and waits for them: `keyward kms start %s`\n", strings.Join(flags, " "))
+	case st.Status == client.StateNotConfigured:
 		fmt.Fprintln(r.stderr, "next: configure the service with `keyward kms configure`")
-	case client.StateConfigured:
+	case st.Status == client.StateConfigured:
 		fmt.Fprintln(r.stderr, "next: start the service with `keyward kms start`")
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -21,6 +22,8 @@ import (
 //	server [flags]          start `keyward server` (random root credentials);
 //	                        sets KEYWARD_ENDPOINT, KEYWARD_ACCESS_KEY,
 //	                        KEYWARD_SECRET_KEY and DATA (its data dir)
+//	stopserver              stop the servers started so far (the next
+//	                        `server` restarts on the same data dir)
 //	exitcode N prog args... run prog and require exit code N
 //	jsonget VAR FIELD       set VAR to FIELD (a.b.c) of the last stdout's JSON
 //	aligned                 the last stdout is a table with aligned columns
@@ -46,11 +49,12 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"server":   cmdServer(bin),
-			"exitcode": cmdExitCode,
-			"jsonget":  cmdJSONGet,
-			"aligned":  cmdAligned,
-			"envequal": cmdEnvEqual,
+			"server":     cmdServer(bin),
+			"stopserver": cmdStopServer,
+			"exitcode":   cmdExitCode,
+			"jsonget":    cmdJSONGet,
+			"aligned":    cmdAligned,
+			"envequal":   cmdEnvEqual,
 		},
 	})
 }
@@ -64,10 +68,32 @@ func cmdServer(bin string) func(ts *testscript.TestScript, neg bool, args []stri
 		s, err := startServer(bin, dataDir, args...)
 		ts.Check(err)
 		ts.Defer(s.stop)
+		runningServers.Lock()
+		runningServers.m[ts] = append(runningServers.m[ts], s)
+		runningServers.Unlock()
 		ts.Setenv("KEYWARD_ENDPOINT", s.URL)
 		ts.Setenv("KEYWARD_ACCESS_KEY", s.AccessKey)
 		ts.Setenv("KEYWARD_SECRET_KEY", s.SecretKey)
 		ts.Setenv("DATA", dataDir)
+	}
+}
+
+// runningServers are the servers each script started.
+var runningServers = struct {
+	sync.Mutex
+	m map[*testscript.TestScript][]*testServer
+}{m: map[*testscript.TestScript][]*testServer{}}
+
+func cmdStopServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: stopserver")
+	}
+	runningServers.Lock()
+	servers := runningServers.m[ts]
+	delete(runningServers.m, ts)
+	runningServers.Unlock()
+	for _, s := range servers {
+		s.stop()
 	}
 }
 

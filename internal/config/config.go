@@ -33,8 +33,12 @@ const (
 )
 
 // Config is a complete, validated KMS configuration. It is persisted as
-// JSON in the data dir (mode 0600): it holds secrets (master key, Vault
-// credentials), which no API response or log line ever shows.
+// JSON in the data dir (mode 0600) in the form ForDisk gives: secrets given
+// by reference (a file in the secrets dir, an environment variable) are
+// persisted as the reference only, and with --no-persist-secrets inline
+// secrets are not persisted at all. In memory it holds the secrets in force
+// (master key, Vault credentials), which no API response or log line ever
+// shows.
 type Config struct {
 	BackendType     string `json:"backend_type"`
 	DefaultKeyID    string `json:"default_key_id,omitempty"`
@@ -46,14 +50,36 @@ type Config struct {
 
 	Local *Local `json:"local,omitempty"`
 	Vault *Vault `json:"vault,omitempty"`
+
+	// Awaiting names the secrets (SecretMasterKey, SecretToken,
+	// SecretSecretID) that were withheld from disk and that this process
+	// has not been given yet: a configuration awaiting a secret validates
+	// but must not be opened. Kept in memory; the state file records it
+	// separately.
+	Awaiting []string `json:"-"`
 }
+
+// The names of the secrets a configuration can hold inline, as the API
+// spells them (configure body, start body, secrets_required).
+const (
+	SecretMasterKey = "master_key"
+	SecretToken     = "token"
+	SecretSecretID  = "secret_id"
+)
 
 // Local configures the local key directory backend.
 type Local struct {
 	KeyDir string `json:"key_dir"`
-	// MasterKey is a passphrase; empty means a random root key kept in the
-	// data dir.
-	MasterKey       string `json:"master_key,omitempty"`
+	// MasterKey is the passphrase in force: given inline, or read from
+	// MasterKeyFile or MasterKeyEnv (then only in memory, never
+	// persisted). Empty without a reference means a random root key kept
+	// in the data dir.
+	MasterKey string `json:"master_key,omitempty"`
+	// MasterKeyFile is the absolute path of a file in the secrets dir
+	// holding the passphrase; MasterKeyEnv the name of a KEYWARD_SECRET_*
+	// environment variable of the server holding it. At most one is set.
+	MasterKeyFile   string `json:"master_key_file,omitempty"`
+	MasterKeyEnv    string `json:"master_key_env,omitempty"`
 	FilePermissions uint32 `json:"file_permissions"`
 }
 
@@ -69,12 +95,19 @@ type Vault struct {
 	SkipTLSVerify bool      `json:"skip_tls_verify,omitempty"`
 }
 
-// VaultAuth is token or AppRole authentication.
+// VaultAuth is token or AppRole authentication. Token and SecretID are the
+// credentials in force; like Local.MasterKey each may instead come from a
+// file in the secrets dir or a KEYWARD_SECRET_* environment variable (the
+// *File and *Env fields), and is then held in memory only.
 type VaultAuth struct {
-	Method   string `json:"method"` // "token" or "approle"
-	Token    string `json:"token,omitempty"`
-	RoleID   string `json:"role_id,omitempty"`
-	SecretID string `json:"secret_id,omitempty"`
+	Method       string `json:"method"` // "token" or "approle"
+	Token        string `json:"token,omitempty"`
+	TokenFile    string `json:"token_file,omitempty"`
+	TokenEnv     string `json:"token_env,omitempty"`
+	RoleID       string `json:"role_id,omitempty"`
+	SecretID     string `json:"secret_id,omitempty"`
+	SecretIDFile string `json:"secret_id_file,omitempty"`
+	SecretIDEnv  string `json:"secret_id_env,omitempty"`
 }
 
 // ParseBackendType reads a backend type liberally: Keyward's names and the
@@ -124,6 +157,9 @@ func (c *Config) Validate() error {
 		if err := ValidateFilePermissions(c.Local.FilePermissions); err != nil {
 			return err
 		}
+		if err := validateRefs(SecretMasterKey, c.Local.MasterKeyFile, c.Local.MasterKeyEnv); err != nil {
+			return err
+		}
 	case BackendVault, BackendVaultTransit:
 		if c.Vault == nil || c.Local != nil {
 			return bad("a vault configuration needs vault settings only")
@@ -133,14 +169,27 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return bad("address must be an http:// or https:// URL")
 		}
-		switch v.Auth.Method {
+		a := v.Auth
+		switch a.Method {
 		case "token":
-			if v.Auth.Token == "" {
+			if a.RoleID != "" || a.SecretID != "" || a.SecretIDFile != "" || a.SecretIDEnv != "" {
+				return bad("token auth takes no AppRole fields")
+			}
+			if err := validateRefs(SecretToken, a.TokenFile, a.TokenEnv); err != nil {
+				return err
+			}
+			if a.Token == "" && a.TokenFile == "" && a.TokenEnv == "" && !c.awaits(SecretToken) {
 				return bad("auth_method.token must not be empty")
 			}
 		case "approle":
-			if v.Auth.RoleID == "" || v.Auth.SecretID == "" {
-				return bad("auth_method.approle needs role_id and secret_id")
+			if a.Token != "" || a.TokenFile != "" || a.TokenEnv != "" {
+				return bad("AppRole auth takes no token fields")
+			}
+			if err := validateRefs(SecretSecretID, a.SecretIDFile, a.SecretIDEnv); err != nil {
+				return err
+			}
+			if a.RoleID == "" || (a.SecretID == "" && a.SecretIDFile == "" && a.SecretIDEnv == "" && !c.awaits(SecretSecretID)) {
+				return bad("auth_method.approle needs role_id and one of secret_id, secret_id_file or secret_id_env")
 			}
 		default:
 			return bad("auth_method is required (token or approle)")
@@ -151,7 +200,7 @@ func (c *Config) Validate() error {
 	default:
 		return bad("backend_type is required (local, vault or vault-transit)")
 	}
-	return nil
+	return c.validateAwaiting()
 }
 
 // ValidateFilePermissions allows owner read (and write), optionally group
@@ -192,7 +241,18 @@ func (c Config) Redacted() Config {
 func (c *Config) Identity() [32]byte {
 	id := c.BackendType
 	if l := c.Local; l != nil {
-		id += "\x00" + l.KeyDir + "\x00" + l.MasterKey
+		// The passphrase in force, whether given inline or read from a
+		// reference: moving the same passphrase into a file keeps the
+		// identity. A passphrase not known yet (awaited, or a reference
+		// not read) matches no identity whose passphrase is known.
+		switch {
+		case c.awaits(SecretMasterKey):
+			id += "\x00" + l.KeyDir + "\x00awaited"
+		case l.MasterKey == "" && (l.MasterKeyFile != "" || l.MasterKeyEnv != ""):
+			id += "\x00" + l.KeyDir + "\x00unresolved\x00" + l.MasterKeyFile + "\x00" + l.MasterKeyEnv
+		default:
+			id += "\x00" + l.KeyDir + "\x00passphrase\x00" + l.MasterKey
+		}
 	}
 	if v := c.Vault; v != nil {
 		id += "\x00" + v.Address + "\x00" + v.Namespace + "\x00" + v.MountPath + "\x00" + v.KVMount + "\x00" + v.KeyPathPrefix

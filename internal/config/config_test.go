@@ -103,6 +103,10 @@ func FuzzParseRequest(f *testing.F) {
 		`{"backend_type":"local","key_dir":"/k","master_key":"m","file_permissions":"0600"}`,
 		`{"backend_type":"vault","address":"https://v","auth_method":{"Token":{"token":"t"}},"namespace":"ns"}`,
 		`{"auth_method":{"approle":{"role_id":"r","secret_id":"s"}}}`, `{"file_permissions":384}`, `null`, `{"a":1}`,
+		`{"backend_type":"local","master_key_file":"/run/secrets/mk"}`, `{"backend_type":"local","master_key_env":"KEYWARD_SECRET_MK"}`,
+		`{"backend_type":"vault","address":"http://v","auth_method":{"token_file":"/s/t"}}`,
+		`{"backend_type":"vault","address":"http://v","auth_method":{"Token":{"token_env":"KEYWARD_SECRET_T"}}}`,
+		`{"backend_type":"vault","address":"http://v","auth_method":{"approle":{"role_id":"r","secret_id_env":"KEYWARD_SECRET_S"}}}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -26,6 +26,8 @@ type Request struct {
 
 	KeyDir          *string
 	MasterKey       *string
+	MasterKeyFile   *string
+	MasterKeyEnv    *string
 	FilePermissions *uint32
 
 	Address       *string
@@ -50,6 +52,8 @@ type wireRequest struct {
 	RetryAttempts   *int            `json:"retry_attempts"`
 	KeyDir          *string         `json:"key_dir"`
 	MasterKey       *string         `json:"master_key"`
+	MasterKeyFile   *string         `json:"master_key_file"`
+	MasterKeyEnv    *string         `json:"master_key_env"`
 	FilePermissions json.RawMessage `json:"file_permissions"`
 	Address         *string         `json:"address"`
 	AuthMethod      json.RawMessage `json:"auth_method"`
@@ -79,9 +83,13 @@ func ParseRequest(body []byte) (*Request, error) {
 	r := &Request{
 		BackendType: w.BackendType, DefaultKeyID: w.DefaultKeyID, EnableCache: w.EnableCache,
 		CacheTTLSeconds: w.CacheTTLSeconds, MaxCachedKeys: w.MaxCachedKeys, TimeoutSeconds: w.TimeoutSeconds,
-		RetryAttempts: w.RetryAttempts, KeyDir: w.KeyDir, MasterKey: w.MasterKey, Address: w.Address,
+		RetryAttempts: w.RetryAttempts, KeyDir: w.KeyDir, MasterKey: w.MasterKey, MasterKeyFile: w.MasterKeyFile,
+		MasterKeyEnv: w.MasterKeyEnv, Address: w.Address,
 		Namespace: w.Namespace, MountPath: w.MountPath, KVMount: firstNonNil(w.KVMount, w.MetadataKVMount),
 		KeyPathPrefix: firstNonNil(w.KeyPathPrefix, w.MetadataKeyPrefix), CACert: w.CACert, SkipTLSVerify: w.SkipTLSVerify,
+	}
+	if countSet(w.MasterKey, w.MasterKeyFile, w.MasterKeyEnv) > 1 {
+		return nil, fmt.Errorf("%w: give one of master_key, master_key_file or master_key_env", kms.ErrInvalidRequest)
 	}
 	if len(w.FilePermissions) > 0 && string(w.FilePermissions) != "null" {
 		p, err := parsePermissions(w.FilePermissions)
@@ -98,6 +106,16 @@ func ParseRequest(body []byte) (*Request, error) {
 		r.Auth = a
 	}
 	return r, nil
+}
+
+func countSet(ptrs ...*string) int {
+	n := 0
+	for _, p := range ptrs {
+		if p != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func firstNonNil(a, b *string) *string {
@@ -123,38 +141,94 @@ func parsePermissions(raw json.RawMessage) (uint32, error) {
 	return 0, fmt.Errorf("%w: file_permissions must be a mode such as 384 or \"0600\"", kms.ErrInvalidRequest)
 }
 
-// parseAuthMethod reads {"token": "..."}, {"Token": {"token": "..."}},
-// {"approle": {"role_id", "secret_id"}} and {"AppRole": {...}}.
+// parseAuthMethod reads token auth as {"token": "..."}, {"token_file":
+// "..."}, {"token_env": "..."} or RustFS's {"Token": {"token": "..."}}
+// (whose inner object may also hold token_file or token_env), and AppRole
+// as {"approle": {"role_id": "...", "secret_id": "..."}} (or
+// secret_id_file, secret_id_env; "AppRole" too). Exactly one source per
+// secret.
 func parseAuthMethod(raw json.RawMessage) (*VaultAuth, error) {
-	bad := fmt.Errorf("%w: auth_method must be {\"token\": \"...\"} or {\"approle\": {\"role_id\": \"...\", \"secret_id\": \"...\"}}", kms.ErrInvalidRequest)
+	bad := fmt.Errorf("%w: auth_method must be {\"token\": \"...\"}, {\"token_file\": \"...\"}, {\"token_env\": \"...\"} or "+
+		"{\"approle\": {\"role_id\": \"...\", \"secret_id\" (or secret_id_file, secret_id_env): \"...\"}}", kms.ErrInvalidRequest)
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || len(m) != 1 {
+	if err := json.Unmarshal(raw, &m); err != nil || len(m) == 0 {
 		return nil, bad
 	}
+	var top struct{ token, tokenFile, tokenEnv *string }
+	var approle json.RawMessage
+	seen := map[string]bool{}
 	for k, v := range m {
-		switch strings.ToLower(k) {
+		var s string
+		k = strings.ToLower(k)
+		if seen[k] {
+			return nil, bad // "token" and "Token" both: ambiguous
+		}
+		seen[k] = true
+		switch k {
 		case "token":
-			var s string
 			if json.Unmarshal(v, &s) == nil {
-				return &VaultAuth{Method: "token", Token: s}, nil
+				top.token = &s
+				continue
 			}
 			var inner struct {
-				Token string `json:"token"`
+				Token     *string `json:"token"`
+				TokenFile *string `json:"token_file"`
+				TokenEnv  *string `json:"token_env"`
 			}
-			if jsonbody.Decode(v, &inner) == nil {
-				return &VaultAuth{Method: "token", Token: inner.Token}, nil
+			if jsonbody.Decode(v, &inner) != nil || len(m) != 1 {
+				return nil, bad
 			}
+			top.token, top.tokenFile, top.tokenEnv = inner.Token, inner.TokenFile, inner.TokenEnv
+		case "token_file":
+			if json.Unmarshal(v, &s) != nil {
+				return nil, bad
+			}
+			top.tokenFile = &s
+		case "token_env":
+			if json.Unmarshal(v, &s) != nil {
+				return nil, bad
+			}
+			top.tokenEnv = &s
 		case "approle":
-			var inner struct {
-				RoleID   string `json:"role_id"`
-				SecretID string `json:"secret_id"`
+			if len(m) != 1 {
+				return nil, bad
 			}
-			if jsonbody.Decode(v, &inner) == nil {
-				return &VaultAuth{Method: "approle", RoleID: inner.RoleID, SecretID: inner.SecretID}, nil
-			}
+			approle = v
+		default:
+			return nil, bad
 		}
 	}
-	return nil, bad
+	if approle != nil {
+		var inner struct {
+			RoleID       string  `json:"role_id"`
+			SecretID     *string `json:"secret_id"`
+			SecretIDFile *string `json:"secret_id_file"`
+			SecretIDEnv  *string `json:"secret_id_env"`
+		}
+		if jsonbody.Decode(approle, &inner) != nil {
+			return nil, bad
+		}
+		if countSet(inner.SecretID, inner.SecretIDFile, inner.SecretIDEnv) > 1 {
+			return nil, fmt.Errorf("%w: auth_method.approle: give one of secret_id, secret_id_file or secret_id_env", kms.ErrInvalidRequest)
+		}
+		return &VaultAuth{Method: "approle", RoleID: inner.RoleID, SecretID: deref(inner.SecretID),
+			SecretIDFile: deref(inner.SecretIDFile), SecretIDEnv: deref(inner.SecretIDEnv)}, nil
+	}
+	switch countSet(top.token, top.tokenFile, top.tokenEnv) {
+	case 0:
+		return nil, bad
+	case 1:
+	default:
+		return nil, fmt.Errorf("%w: auth_method: give one of token, token_file or token_env", kms.ErrInvalidRequest)
+	}
+	return &VaultAuth{Method: "token", Token: deref(top.token), TokenFile: deref(top.tokenFile), TokenEnv: deref(top.tokenEnv)}, nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // Build makes a complete configuration from a configure request: missing
@@ -196,7 +270,7 @@ func (r *Request) apply(c Config, dataDir string) (Config, error) {
 			return Config{}, err
 		}
 		if t != c.BackendType {
-			c.BackendType, c.Local, c.Vault = t, nil, nil
+			c.BackendType, c.Local, c.Vault, c.Awaiting = t, nil, nil, nil
 		}
 	}
 	setS(&c.DefaultKeyID, r.DefaultKeyID)
@@ -223,12 +297,19 @@ func (r *Request) apply(c Config, dataDir string) (Config, error) {
 			}
 			c.Local.KeyDir = dir
 		}
-		setS(&c.Local.MasterKey, r.MasterKey)
+		if countSet(r.MasterKey, r.MasterKeyFile, r.MasterKeyEnv) > 0 {
+			// A new source replaces the old one, whichever it was.
+			c.Local.MasterKey, c.Local.MasterKeyFile, c.Local.MasterKeyEnv = "", "", ""
+			setS(&c.Local.MasterKey, r.MasterKey)
+			setS(&c.Local.MasterKeyFile, r.MasterKeyFile)
+			setS(&c.Local.MasterKeyEnv, r.MasterKeyEnv)
+			c.Awaiting = withoutAwaiting(c.Awaiting, SecretMasterKey)
+		}
 		if r.FilePermissions != nil {
 			c.Local.FilePermissions = *r.FilePermissions
 		}
 	case BackendVault, BackendVaultTransit:
-		if r.KeyDir != nil || r.MasterKey != nil || r.FilePermissions != nil {
+		if r.KeyDir != nil || countSet(r.MasterKey, r.MasterKeyFile, r.MasterKeyEnv) > 0 || r.FilePermissions != nil {
 			return Config{}, fmt.Errorf("%w: local fields given for a vault backend", kms.ErrInvalidRequest)
 		}
 		if c.Vault == nil {
@@ -238,6 +319,7 @@ func (r *Request) apply(c Config, dataDir string) (Config, error) {
 		setS(&v.Address, r.Address)
 		if r.Auth != nil {
 			v.Auth = *r.Auth
+			c.Awaiting = withoutAwaiting(c.Awaiting, SecretToken, SecretSecretID)
 		}
 		setS(&v.Namespace, r.Namespace)
 		setS(&v.MountPath, r.MountPath)

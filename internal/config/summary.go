@@ -23,11 +23,15 @@ type CacheSummary struct {
 	EnableMetrics bool `json:"enable_metrics"`
 }
 
-// LocalSummary describes a local backend without its master key.
+// LocalSummary describes a local backend without its master key. Where
+// the master key comes from (a file path, a variable name) is not secret
+// and is shown.
 type LocalSummary struct {
 	BackendType     string `json:"backend_type"`
 	KeyDir          string `json:"key_dir"`
 	HasMasterKey    bool   `json:"has_master_key"`
+	MasterKeyFile   string `json:"master_key_file,omitempty"`
+	MasterKeyEnv    string `json:"master_key_env,omitempty"`
 	FilePermissions uint32 `json:"file_permissions"`
 }
 
@@ -41,6 +45,11 @@ type VaultSummary struct {
 	KVMount        string  `json:"kv_mount"`
 	KeyPathPrefix  string  `json:"key_path_prefix"`
 	SkipTLSVerify  bool    `json:"skip_tls_verify"`
+	// Where a credential given by reference comes from.
+	TokenFile    string `json:"token_file,omitempty"`
+	TokenEnv     string `json:"token_env,omitempty"`
+	SecretIDFile string `json:"secret_id_file,omitempty"`
+	SecretIDEnv  string `json:"secret_id_env,omitempty"`
 }
 
 // Summary returns the secret-free summary.
@@ -56,10 +65,13 @@ func (c *Config) Summary() Summary {
 		s.CacheSummary = &CacheSummary{MaxKeys: c.MaxCachedKeys, TTLSeconds: c.CacheTTLSeconds, EnableMetrics: true}
 	}
 	if l := c.Local; l != nil {
-		s.BackendSummary = LocalSummary{c.BackendType, l.KeyDir, l.MasterKey != "", l.FilePermissions}
+		has := l.MasterKey != "" || l.MasterKeyFile != "" || l.MasterKeyEnv != "" || c.awaits(SecretMasterKey)
+		s.BackendSummary = LocalSummary{c.BackendType, l.KeyDir, has, l.MasterKeyFile, l.MasterKeyEnv, l.FilePermissions}
 	}
 	if v := c.Vault; v != nil {
-		s.BackendSummary = VaultSummary{c.BackendType, v.Address, v.Auth.Method, optional(v.Namespace), v.MountPath, v.KVMount, v.KeyPathPrefix, v.SkipTLSVerify}
+		a := v.Auth
+		s.BackendSummary = VaultSummary{c.BackendType, v.Address, a.Method, optional(v.Namespace), v.MountPath, v.KVMount, v.KeyPathPrefix, v.SkipTLSVerify,
+			a.TokenFile, a.TokenEnv, a.SecretIDFile, a.SecretIDEnv}
 	}
 	return s
 }

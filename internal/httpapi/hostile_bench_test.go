@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	"github.com/keyward/keyward/internal/backends"
+	"github.com/keyward/keyward/internal/backend"
 	"github.com/keyward/keyward/internal/iam"
 	"github.com/keyward/keyward/internal/lifecycle"
 	"github.com/keyward/keyward/internal/metrics"
@@ -36,7 +36,7 @@ import (
 // of a hostile request").
 func BenchmarkHostileRequest(b *testing.B) {
 	dir := b.TempDir()
-	mgr := lifecycle.New(lifecycle.Options{DataDir: dir, Backends: &backends.Registry{DataDir: dir, Rand: rand.Reader, Now: time.Now},
+	mgr := lifecycle.New(lifecycle.Options{DataDir: dir, Backends: backend.Env{DataDir: dir, Rand: rand.Reader, Now: time.Now},
 		Now: time.Now, Rand: rand.Reader, Day: time.Hour})
 	if err := mgr.Configure(context.Background(), []byte(`{"backend_type":"local","default_key_id":"dk"}`)); err != nil {
 		b.Fatal(err)

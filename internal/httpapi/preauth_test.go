@@ -21,7 +21,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/keyward/keyward/internal/audit"
-	"github.com/keyward/keyward/internal/backends"
+	"github.com/keyward/keyward/internal/backend"
 	"github.com/keyward/keyward/internal/iam"
 	"github.com/keyward/keyward/internal/lifecycle"
 	"github.com/keyward/keyward/internal/metrics"
@@ -40,7 +40,7 @@ func newSigV4Server(t *testing.T, o Options) *Server {
 	dir := t.TempDir()
 	mgr := lifecycle.New(lifecycle.Options{
 		DataDir:  dir,
-		Backends: &backends.Registry{DataDir: dir, Rand: rand.Reader, Now: time.Now},
+		Backends: backend.Env{DataDir: dir, Rand: rand.Reader, Now: time.Now},
 		Now:      time.Now, Rand: rand.Reader, Day: time.Hour,
 	})
 	if err := mgr.Configure(context.Background(), []byte(`{"backend_type":"local","default_key_id":"dk"}`)); err != nil {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/config"
-	"github.com/keyward/keyward/internal/jsonbody"
 	"github.com/keyward/keyward/internal/kms"
 	"github.com/keyward/keyward/internal/lifecycle"
 )
@@ -54,24 +53,22 @@ func (s *Server) reconfigure(c *call) error {
 	return s.lifecycleOK(c, "KMS reconfigured successfully")
 }
 
-// start accepts an empty body, or {"force": true} (RustFS) to rebuild a
-// running service in place.
+// start accepts an empty body, {"force": true} (RustFS) to rebuild a
+// running service in place, or the secrets a service started with
+// --no-persist-secrets waits for ({"master_key": "..."}, {"token": "..."},
+// {"secret_id": "..."}; the body is wiped after the call).
 func (s *Server) start(c *call) error {
-	var req struct {
-		Force bool `json:"force"`
+	req, err := config.ParseStartRequest(c.body)
+	if err != nil {
+		return err
 	}
-	if !jsonbody.IsEmpty(c.body) {
-		if err := jsonbody.Decode(c.body, &req); err != nil {
-			return err
-		}
-	}
-	if status, _ := s.opts.Manager.State(); req.Force && status == lifecycle.StatusRunning {
+	if status, _ := s.opts.Manager.State(); req.Force && req.Secrets.Empty() && status == lifecycle.StatusRunning {
 		if err := s.opts.Manager.Reconfigure(c.ctx, []byte("{}")); err != nil {
 			return err
 		}
 		return s.lifecycleOK(c, "KMS service restarted successfully")
 	}
-	if err := s.opts.Manager.Start(c.ctx); err != nil {
+	if err := s.opts.Manager.StartWith(c.ctx, req.Secrets); err != nil {
 		return err
 	}
 	return s.lifecycleOK(c, "KMS service started successfully")
@@ -84,20 +81,22 @@ func (s *Server) stop(c *call) error {
 	return s.lifecycleOK(c, "KMS service stopped successfully")
 }
 
-// statusResponse is GET /kms/status (seed shape, plus error while Error).
+// statusResponse is GET /kms/status (seed shape, plus error while Error
+// and the names of the secrets a sealed service waits for).
 type statusResponse struct {
-	Status        string          `json:"status"`
-	Error         string          `json:"error,omitempty"`
-	BackendType   *string         `json:"backend_type"`
-	Healthy       *bool           `json:"healthy"`
-	ConfigSummary *config.Summary `json:"config_summary"`
+	Status          string          `json:"status"`
+	Error           string          `json:"error,omitempty"`
+	BackendType     *string         `json:"backend_type"`
+	Healthy         *bool           `json:"healthy"`
+	ConfigSummary   *config.Summary `json:"config_summary"`
+	SecretsRequired []string        `json:"secrets_required,omitempty"`
 }
 
 func (s *Server) status(c *call) error {
 	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 	defer cancel()
 	st := s.opts.Manager.Status(ctx)
-	resp := statusResponse{Status: st.Status, Error: st.ErrorMsg, Healthy: st.Healthy}
+	resp := statusResponse{Status: st.Status, Error: st.ErrorMsg, Healthy: st.Healthy, SecretsRequired: st.SecretsRequired}
 	if st.Config != nil {
 		bt := st.Config.BackendType
 		sum := st.Config.Summary()

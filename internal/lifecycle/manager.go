@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +61,13 @@ type Options struct {
 	AllowImmediateDeletion bool
 	// Metrics, if set, instruments every backend and counts sweeps.
 	Metrics *metrics.Metrics
+	// Secrets reads the secrets a configuration gives by reference (nil:
+	// references are refused).
+	Secrets *config.SecretResolver
+	// NoPersistSecrets keeps inline secrets out of the state file: they
+	// live in memory only, and a restarted process waits for them
+	// (secrets.go).
+	NoPersistSecrets bool
 }
 
 // Manager owns the service state.
@@ -112,7 +121,16 @@ func (m *Manager) Restore(ctx context.Context) error {
 	if err != nil || st == nil {
 		return err
 	}
-	m.state.Store(&snapshot{status: StatusConfigured, cfg: &st.Config})
+	cfg, err := m.restoreSecrets(st)
+	if err != nil {
+		return err
+	}
+	m.state.Store(&snapshot{status: StatusConfigured, cfg: &cfg})
+	if len(cfg.Awaiting) > 0 {
+		m.opts.Log.Warn("the KMS service waits for secrets withheld from disk (--no-persist-secrets): give them with POST /kms/start (keyward kms start --master-key -, --token -, --secret-id -); key routes answer 503 until then",
+			"secrets_required", cfg.Awaiting, "was_running", st.Running)
+		return nil
+	}
 	if st.Running {
 		if err := m.startLocked(ctx); err != nil {
 			m.opts.Log.Error("restoring the running KMS service failed", "error", err.Error())
@@ -177,6 +195,9 @@ func (m *Manager) Configure(ctx context.Context, body []byte) error {
 	if err != nil {
 		return err
 	}
+	if cfg, err = m.prepare(cfg); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cancelRetryLocked()
@@ -186,7 +207,7 @@ func (m *Manager) Configure(ctx context.Context, body []byte) error {
 	if err := m.guardLocked(ctx, cfg); err != nil {
 		return err
 	}
-	if err := saveState(m.opts.DataDir, persisted{Format: stateFormat, Running: false, Config: cfg}); err != nil {
+	if err := m.save(cfg, false); err != nil {
 		return err
 	}
 	m.state.Store(&snapshot{status: StatusConfigured, cfg: &cfg})
@@ -215,12 +236,15 @@ func (m *Manager) Reconfigure(ctx context.Context, body []byte) error {
 	if err != nil {
 		return err
 	}
+	if cfg, err = m.prepare(cfg); err != nil {
+		return err
+	}
 	if err := m.guardLocked(ctx, cfg); err != nil {
 		return err
 	}
 	old := m.current.Load()
 	if old == nil {
-		if err := saveState(m.opts.DataDir, persisted{Format: stateFormat, Config: cfg}); err != nil {
+		if err := m.save(cfg, false); err != nil {
 			return err
 		}
 		m.state.Store(&snapshot{status: StatusConfigured, cfg: &cfg})
@@ -230,7 +254,7 @@ func (m *Manager) Reconfigure(ctx context.Context, body []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := saveState(m.opts.DataDir, persisted{Format: stateFormat, Running: true, Config: cfg}); err != nil {
+	if err := m.save(cfg, true); err != nil {
 		gen.retire()
 		return err
 	}
@@ -249,6 +273,12 @@ func (m *Manager) guardLocked(ctx context.Context, next config.Config) error {
 	if prev == nil || prev.Identity() == next.Identity() {
 		return nil
 	}
+	if len(prev.Awaiting) > 0 {
+		// Without its secrets the stored backend cannot be inspected (nor
+		// can a master key given here be checked against it).
+		return fmt.Errorf("%w: the KMS service waits for secrets withheld from disk (%s): give them with start before changing the backend type, where the keys live or what seals them",
+			kms.ErrConflict, strings.Join(prev.Awaiting, ", "))
+	}
 	holds, err := m.opts.Backends.HoldsKeys(ctx, *prev)
 	if err != nil {
 		return err
@@ -260,27 +290,50 @@ func (m *Manager) guardLocked(ctx context.Context, next config.Config) error {
 }
 
 // Start starts the configured backend.
-func (m *Manager) Start(ctx context.Context) error {
+func (m *Manager) Start(ctx context.Context) error { return m.StartWith(ctx, config.Secrets{}) }
+
+// StartWith starts the configured backend with the secrets it awaits
+// (--no-persist-secrets after a restart; see unsealLocked). With no secret
+// given and none awaited it is Start.
+func (m *Manager) StartWith(ctx context.Context, given config.Secrets) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cancelRetryLocked()
 	if m.current.Load() != nil {
 		return fmt.Errorf("%w: the KMS service is already running", kms.ErrConflict)
 	}
-	if m.state.Load().cfg == nil {
+	cfg := m.state.Load().cfg
+	if cfg == nil {
 		return fmt.Errorf("%w: the KMS service is not configured", kms.ErrConflict)
 	}
-	return m.startLocked(ctx)
+	if given.Empty() && len(cfg.Awaiting) == 0 {
+		return m.startLocked(ctx)
+	}
+	return m.unsealLocked(ctx, given)
 }
 
 func (m *Manager) startLocked(ctx context.Context) error {
 	cfg := *m.state.Load().cfg
-	gen, err := m.build(ctx, cfg)
-	if err != nil {
+	if len(cfg.Awaiting) > 0 {
+		_, err := cfg.Supply(config.Secrets{}) // says which secrets to give
+		return err
+	}
+	fail := func(err error) error {
 		m.state.Store(&snapshot{status: StatusError, errorMsg: publicMessage(err), cfg: &cfg})
 		return err
 	}
-	if err := saveState(m.opts.DataDir, persisted{Format: stateFormat, Running: true, Config: cfg}); err != nil {
+	// References are read again at every start: a rotated file or
+	// variable takes effect.
+	run, err := m.prepare(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	gen, err := m.build(ctx, run)
+	if err != nil {
+		return fail(err)
+	}
+	cfg = run
+	if err := m.save(cfg, true); err != nil {
 		gen.retire()
 		return err
 	}
@@ -298,7 +351,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 	if snap.cfg == nil {
 		return nil
 	}
-	if err := saveState(m.opts.DataDir, persisted{Format: stateFormat, Running: false, Config: *snap.cfg}); err != nil {
+	if err := m.save(*snap.cfg, false); err != nil {
 		return err
 	}
 	if g := m.current.Swap(nil); g != nil {
@@ -385,6 +438,9 @@ type Status struct {
 	Config   *config.Config // nil when not configured
 	// Healthy is set only while running.
 	Healthy *bool
+	// SecretsRequired names the secrets withheld from disk that start
+	// must be given (config.SecretMasterKey, ...); empty otherwise.
+	SecretsRequired []string
 }
 
 // State returns the status name and the configuration (nil when not
@@ -399,6 +455,9 @@ func (m *Manager) State() (string, *config.Config) {
 func (m *Manager) Status(ctx context.Context) Status {
 	snap := m.state.Load()
 	st := Status{Status: snap.status, ErrorMsg: snap.errorMsg, Config: snap.cfg}
+	if snap.cfg != nil {
+		st.SecretsRequired = slices.Clone(snap.cfg.Awaiting)
+	}
 	if svc, release, err := m.Acquire(); err == nil {
 		healthy := svc.Engine().Health(ctx) == nil
 		release()

@@ -25,9 +25,12 @@ import (
 type fakeBackends struct {
 	mu     sync.Mutex
 	stores map[string]*keyringtest.MemStore
-	down   atomic.Bool
-	opened atomic.Int32
-	closed atomic.Int32
+	// masters is the master key each key_dir was first opened with: like
+	// the local backend's KDF check value, another one is refused.
+	masters map[string]string
+	down    atomic.Bool
+	opened  atomic.Int32
+	closed  atomic.Int32
 }
 
 type closeCounter struct {
@@ -44,8 +47,12 @@ func (f *fakeBackends) Open(ctx context.Context, cfg config.Config) (kms.Engine,
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.stores == nil {
-		f.stores = map[string]*keyringtest.MemStore{}
+		f.stores, f.masters = map[string]*keyringtest.MemStore{}, map[string]string{}
 	}
+	if m, ok := f.masters[cfg.Local.KeyDir]; ok && m != cfg.Local.MasterKey {
+		return nil, nil, fmt.Errorf("%w: master key does not match the key directory", kms.ErrInvalidRequest)
+	}
+	f.masters[cfg.Local.KeyDir] = cfg.Local.MasterKey
 	st := f.stores[cfg.Local.KeyDir]
 	if st == nil {
 		st = keyringtest.NewMemStore()

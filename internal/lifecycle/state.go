@@ -12,8 +12,9 @@ import (
 	"github.com/keyward/keyward/internal/kms"
 )
 
-// stateFile holds the configuration (with its secrets, hence 0600 in a
-// 0700 data dir) and whether the service was running.
+// stateFile holds the configuration (with its inline secrets unless
+// --no-persist-secrets, hence 0600 in a 0700 data dir) and whether the
+// service was running.
 const stateFile = "kms-state.json"
 
 const stateFormat = 1
@@ -21,7 +22,10 @@ const stateFormat = 1
 type persisted struct {
 	Format  int           `json:"format"`
 	Running bool          `json:"running"`
-	Config  config.Config `json:"config"`
+	Config  config.Config `json:"config"` // in its disk form (config.Config.ForDisk)
+	// SecretsWithheld names the secrets left out of Config that a
+	// restarted process must be given before it can start.
+	SecretsWithheld []string `json:"secrets_withheld,omitempty"`
 }
 
 func saveState(dataDir string, st persisted) error {
@@ -52,6 +56,7 @@ func loadState(dataDir string) (*persisted, error) {
 	if err := json.Unmarshal(b, &st); err != nil || st.Format != stateFormat {
 		return nil, fmt.Errorf("%w: %s is not a Keyward state file of format %d", kms.ErrCorrupt, stateFile, stateFormat)
 	}
+	st.Config.Awaiting = st.SecretsWithheld
 	if err := st.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", stateFile, err)
 	}
