@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -36,35 +35,6 @@ import (
 	"github.com/keyward/keyward/internal/sigv4"
 )
 
-// serverFlags are the flags of SPEC.md section 1; each can also come from
-// KEYWARD_<FLAG> (dashes as underscores). A flag on the command line wins.
-type serverFlags struct {
-	address                string
-	dataDir                string
-	tlsCert, tlsKey        string
-	allowImmediateDeletion bool
-	dev                    bool
-	iamFile                string
-	auditLog               string
-	metricsAuth            bool
-	allowUnsignedPayload   bool
-	maxConnections         int
-	maxBodyMemoryMiB       int
-	secretsDir             string
-	noPersistSecrets       bool
-}
-
-// Defaults of the bounds on work done for callers not yet authenticated.
-const (
-	// defaultMaxConnections is far above what a KMS's clients need at
-	// once (they keep a few pooled connections each), and keeps the memory
-	// and goroutines of open connections bounded (each holds buffers of a
-	// few KB plus up to 64 KB of headers while they are read).
-	defaultMaxConnections = 1024
-	// defaultMaxBodyMemoryMiB: see httpapi.DefaultUnauthenticatedBodyBytes.
-	defaultMaxBodyMemoryMiB = httpapi.DefaultUnauthenticatedBodyBytes >> 20
-)
-
 // maxClockSkew is how far a request's X-Amz-Date may be from the server's.
 const maxClockSkew = 15 * time.Minute
 
@@ -72,254 +42,186 @@ const maxClockSkew = 15 * time.Minute
 const devDefaultKeyID = "keyward-default"
 
 // serverGCPercent is the GOGC the server (and the bench ceiling) run with
-// unless GOGC is set; see runServer.
+// unless GOGC is set: the hot path allocates short-lived request garbage
+// over a small live heap (a few MB), and collecting at 5x instead of 2x
+// the live heap cuts the GC's share of CPU (docs/PERFORMANCE.md).
 const serverGCPercent = 400
 
-func parseServerFlags(args, env []string, stderr io.Writer) (serverFlags, error) {
-	envMap := map[string]string{}
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			envMap[k] = v
-		}
+// runServer is keyward server: load the settings, build the parts, serve.
+func runServer(args, environ []string, stdout, stderr io.Writer) error {
+	settings, err := loadServer(args, parseEnv(environ), stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
 	}
-	fromEnv := func(name, def string) string {
-		if v, ok := envMap["KEYWARD_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))]; ok {
-			return v
-		}
-		return def
-	}
-	boolEnv := func(name string) (bool, error) {
-		v := fromEnv(name, "")
-		if v == "" {
-			return false, nil
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return false, fmt.Errorf("KEYWARD_%s: not a boolean: %q", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), v)
-		}
-		return b, nil
-	}
-	var f serverFlags
-	allow, err := boolEnv("allow-immediate-deletion")
 	if err != nil {
-		return f, err
-	}
-	dev, err := boolEnv("dev")
-	if err != nil {
-		return f, err
-	}
-	noPersist, err := boolEnv("no-persist-secrets")
-	if err != nil {
-		return f, err
-	}
-	metricsAuth := true
-	if v := fromEnv("metrics-auth", ""); v != "" {
-		if metricsAuth, err = strconv.ParseBool(v); err != nil {
-			return f, fmt.Errorf("KEYWARD_METRICS_AUTH: not a boolean: %q", v)
-		}
-	}
-	allowUnsigned, err := boolEnv("allow-unsigned-payload")
-	if err != nil {
-		return f, err
-	}
-	intEnv := func(name string, def int) (int, error) {
-		v := fromEnv(name, "")
-		if v == "" {
-			return def, nil
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return 0, fmt.Errorf("KEYWARD_%s: not an integer: %q", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), v)
-		}
-		return n, nil
-	}
-	maxConns, err := intEnv("max-connections", defaultMaxConnections)
-	if err != nil {
-		return f, err
-	}
-	maxBodyMiB, err := intEnv("max-body-memory", defaultMaxBodyMemoryMiB)
-	if err != nil {
-		return f, err
-	}
-	fs := flag.NewFlagSet("keyward server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&f.address, "address", fromEnv("address", "127.0.0.1:9000"), "listen address (KEYWARD_ADDRESS)")
-	fs.StringVar(&f.dataDir, "data-dir", fromEnv("data-dir", "./keyward-data"), "data directory: configuration and local keys (KEYWARD_DATA_DIR)")
-	fs.StringVar(&f.tlsCert, "tls-cert", fromEnv("tls-cert", ""), "TLS certificate file; HTTPS when set with --tls-key (KEYWARD_TLS_CERT)")
-	fs.StringVar(&f.tlsKey, "tls-key", fromEnv("tls-key", ""), "TLS private key file (KEYWARD_TLS_KEY)")
-	fs.BoolVar(&f.allowImmediateDeletion, "allow-immediate-deletion", allow, "allow force_immediate key destruction (KEYWARD_ALLOW_IMMEDIATE_DELETION)")
-	fs.BoolVar(&f.dev, "dev", dev, "start a ready local backend with a default key and print dev credentials (KEYWARD_DEV)")
-	fs.StringVar(&f.iamFile, "iam-file", fromEnv("iam-file", ""), "JSON file of users and policies, reloaded on SIGHUP and when it changes (KEYWARD_IAM_FILE)")
-	fs.StringVar(&f.auditLog, "audit-log", fromEnv("audit-log", ""), "audit log file, or - for stdout; reopened on SIGHUP (KEYWARD_AUDIT_LOG)")
-	fs.BoolVar(&f.metricsAuth, "metrics-auth", metricsAuth, "require a signed request with kms:ServiceControl for /metrics (KEYWARD_METRICS_AUTH)")
-	fs.BoolVar(&f.allowUnsignedPayload, "allow-unsigned-payload", allowUnsigned, "RISK: accept UNSIGNED-PAYLOAD and presigned URLs for requests with a body; such a request can be replayed with another body while its signature is valid (KEYWARD_ALLOW_UNSIGNED_PAYLOAD)")
-	fs.IntVar(&f.maxConnections, "max-connections", maxConns, "client connections held open at once; more wait to be accepted (KEYWARD_MAX_CONNECTIONS)")
-	fs.IntVar(&f.maxBodyMemoryMiB, "max-body-memory", maxBodyMiB, "MiB of request bodies read before their sender is authenticated (requests without x-amz-content-sha256); past it such requests get 503 (KEYWARD_MAX_BODY_MEMORY)")
-	fs.StringVar(&f.secretsDir, "secrets-dir", fromEnv("secrets-dir", ""), "the only directory whose files a configuration may name as secrets (master_key_file, token_file, secret_id_file); none: file references are refused (KEYWARD_SECRETS_DIR)")
-	fs.BoolVar(&f.noPersistSecrets, "no-persist-secrets", noPersist, "keep inline secrets (master key, Vault token, AppRole secret id) in memory only; after a restart the service waits for them in kms start (KEYWARD_NO_PERSIST_SECRETS)")
-	if err := fs.Parse(args); err != nil {
-		return f, err
-	}
-	if fs.NArg() > 0 {
-		return f, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if (f.tlsCert == "") != (f.tlsKey == "") {
-		return f, errors.New("--tls-cert and --tls-key must be given together")
-	}
-	if f.maxConnections < 1 {
-		return f, fmt.Errorf("--max-connections must be at least 1, got %d", f.maxConnections)
-	}
-	// At least one body at the 1 MiB route limit must fit; at most 1 TiB
-	// keeps the byte count far from overflowing.
-	if f.maxBodyMemoryMiB < 1 || f.maxBodyMemoryMiB > 1<<20 {
-		return f, fmt.Errorf("--max-body-memory must be between 1 and %d MiB, got %d", 1<<20, f.maxBodyMemoryMiB)
-	}
-	if f.dev && f.noPersistSecrets {
-		return f, errors.New("--dev keeps a generated root key in the data dir, which --no-persist-secrets forbids: run one or the other")
-	}
-	return f, nil
-}
-
-func runServer(args, env []string, stdout, stderr io.Writer) error {
-	f, err := parseServerFlags(args, env, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel(env)}))
-	// The hot path allocates short-lived request garbage over a small live
-	// heap (a few MB): collecting at 5x instead of 2x the live heap cuts
-	// the GC's share of CPU (measured in docs/PERFORMANCE.md). GOGC in the
-	// environment still wins.
-	if !hasEnv(env, "GOGC") {
+	srv, err := buildServer(settings)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return srv.serve(ctx, stdout)
+}
+
+// serverSettings is everything the server reads from its command line and
+// environment, checked.
+type serverSettings struct {
+	flags                serverFlags
+	env                  environment
+	log                  *slog.Logger
+	dataDir              string
+	rootUser, rootSecret string
+	secrets              *config.SecretResolver
+	// day is the length of a deletion-window day; sweep how often the
+	// sweeper runs (KEYWARD_TEST_DAY_SECONDS shortens both).
+	day, sweep time.Duration
+}
+
+// loadServer reads and checks the flags, the environment and the data dir.
+func loadServer(args []string, env environment, stderr io.Writer) (*serverSettings, error) {
+	f, err := parseServerFlags(args, env, stderr)
+	if err != nil {
+		return nil, err
+	}
+	s := &serverSettings{flags: f, env: env, day: 24 * time.Hour, sweep: time.Minute}
+	s.log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel(env)}))
+	if _, set := env.lookup("GOGC"); !set {
 		debug.SetGCPercent(serverGCPercent)
 	}
-	getenv := func(k string) string {
-		for _, kv := range env {
-			if key, v, ok := strings.Cut(kv, "="); ok && key == k {
-				return v
-			}
-		}
-		return ""
+	if err := s.loadRoot(); err != nil {
+		return nil, err
 	}
+	if s.dataDir, err = filepath.Abs(f.dataDir); err != nil {
+		return nil, err
+	}
+	if _, err := fsutil.SecureDir(s.dataDir); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if s.secrets, err = secretResolver(f.secretsDir, s.dataDir, env); err != nil {
+		return nil, err
+	}
+	return s, s.loadTestDay()
+}
 
-	rootUser, rootSecret := getenv("KEYWARD_ROOT_USER"), getenv("KEYWARD_ROOT_PASSWORD")
-	if rootUser == "" || rootSecret == "" {
-		if !f.dev {
+// loadRoot reads the root credentials (generated with --dev when unset).
+func (s *serverSettings) loadRoot() error {
+	s.rootUser, s.rootSecret = s.env.get("KEYWARD_ROOT_USER"), s.env.get("KEYWARD_ROOT_PASSWORD")
+	if s.rootUser == "" || s.rootSecret == "" {
+		if !s.flags.dev {
 			return errors.New("KEYWARD_ROOT_USER and KEYWARD_ROOT_PASSWORD must be set (or run with --dev)")
 		}
-		if rootUser, rootSecret, err = devCredentials(); err != nil {
+		var err error
+		if s.rootUser, s.rootSecret, err = devCredentials(); err != nil {
 			return err
 		}
 	}
-	if len(rootSecret) < 8 {
+	if len(s.rootSecret) < 8 {
 		return errors.New("KEYWARD_ROOT_PASSWORD must be at least 8 characters")
 	}
-	identities := iam.New(rootUser, rootSecret, log)
-	if f.iamFile != "" {
-		if err := identities.LoadFile(f.iamFile, getenv); err != nil {
-			return fmt.Errorf("--iam-file: %w", err)
+	return nil
+}
+
+// loadTestDay reads KEYWARD_TEST_DAY_SECONDS, for tests and drills.
+func (s *serverSettings) loadTestDay() error {
+	v := s.env.get("KEYWARD_TEST_DAY_SECONDS")
+	if v == "" {
+		return nil
+	}
+	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil || secs < 0.001 || secs > 86400 {
+		return fmt.Errorf("KEYWARD_TEST_DAY_SECONDS must be a number of seconds between 0.001 and 86400, got %q", v)
+	}
+	s.day = time.Duration(secs * float64(time.Second))
+	// At least once a second, and often enough for a day of a few
+	// milliseconds (automatic rotation tests use 90 such days).
+	s.sweep = min(time.Second, max(s.day/10, 10*time.Millisecond))
+	s.log.Warn("KEYWARD_TEST_DAY_SECONDS is set: a deletion-window day lasts only this many seconds; keys scheduled for deletion are destroyed far sooner than their window says. Never use this in production.", "day_seconds", secs)
+	return nil
+}
+
+// server is a built server, not yet serving.
+type server struct {
+	*serverSettings
+	identities *iam.Store
+	audit      *audit.Logger
+	mgr        *lifecycle.Manager
+	http       *http.Server
+	ln         net.Listener
+	scheme     string
+	tlsCerts   *certs.Reloader
+}
+
+// buildServer makes every part: identities, the audit log, metrics, the
+// lifecycle manager, the API and the listener.
+func buildServer(s *serverSettings) (*server, error) {
+	srv := &server{serverSettings: s, scheme: "http"}
+	srv.identities = iam.New(s.rootUser, s.rootSecret, s.log)
+	if s.flags.iamFile != "" {
+		if err := srv.identities.LoadFile(s.flags.iamFile, s.env.get); err != nil {
+			return nil, fmt.Errorf("--iam-file: %w", err)
 		}
 	}
-
-	dataDir, err := filepath.Abs(f.dataDir)
-	if err != nil {
-		return err
-	}
-	if _, err := fsutil.SecureDir(dataDir); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-
-	secrets, err := secretResolver(f.secretsDir, dataDir, env)
-	if err != nil {
-		return err
-	}
-	if f.noPersistSecrets {
-		log.Info("inline secrets are kept in memory only (--no-persist-secrets): after a restart the KMS service waits for them in kms start")
-	}
-
-	day, sweep := 24*time.Hour, time.Minute
-	if v := getenv("KEYWARD_TEST_DAY_SECONDS"); v != "" {
-		secs, err := strconv.ParseFloat(v, 64)
-		if err != nil || secs < 0.001 || secs > 86400 {
-			return fmt.Errorf("KEYWARD_TEST_DAY_SECONDS must be a number of seconds between 0.001 and 86400, got %q", v)
+	var err error
+	if s.flags.auditLog != "" {
+		if srv.audit, err = audit.Open(s.flags.auditLog, 0, s.log); err != nil {
+			return nil, fmt.Errorf("--audit-log: %w", err)
 		}
-		day = time.Duration(secs * float64(time.Second))
-		// At least once a second, and often enough for a day of a few
-		// milliseconds (automatic rotation tests use 90 such days).
-		sweep = min(time.Second, max(day/10, 10*time.Millisecond))
-		log.Warn("KEYWARD_TEST_DAY_SECONDS is set: a deletion-window day lasts only this many seconds; keys scheduled for deletion are destroyed far sooner than their window says. Never use this in production.", "day_seconds", secs)
-	}
-
-	var seed [8]byte
-	if _, err := rand.Read(seed[:]); err != nil {
-		return err
-	}
-	now := time.Now
-	var aud *audit.Logger
-	if f.auditLog != "" {
-		if aud, err = audit.Open(f.auditLog, 0, log); err != nil {
-			return fmt.Errorf("--audit-log: %w", err)
-		}
-		defer aud.Close() // after the HTTP server has drained: nothing queued is lost
 	}
 	met := metrics.New()
-	mgr := lifecycle.New(lifecycle.Options{
-		DataDir:                dataDir,
-		Backends:               backend.Env{DataDir: dataDir, Rand: rand.Reader, Now: now, Log: log},
-		Now:                    now,
+	srv.mgr = lifecycle.New(lifecycle.Options{
+		DataDir:                s.dataDir,
+		Backends:               backend.Env{DataDir: s.dataDir, Rand: rand.Reader, Now: time.Now, Log: s.log},
+		Now:                    time.Now,
 		Rand:                   rand.Reader,
-		Log:                    log,
-		Day:                    day,
-		SweepInterval:          sweep,
-		AllowImmediateDeletion: f.allowImmediateDeletion,
+		Log:                    s.log,
+		Day:                    s.day,
+		SweepInterval:          s.sweep,
+		AllowImmediateDeletion: s.flags.allowImmediateDeletion,
 		Metrics:                met,
-		Secrets:                secrets,
-		NoPersistSecrets:       f.noPersistSecrets,
+		Secrets:                s.secrets,
+		NoPersistSecrets:       s.flags.noPersistSecrets,
 	})
-	met.SetSource(metrics.ServiceSource(mgr.Acquire, mgr.Collector))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if f.iamFile != "" {
-		iamHup := make(chan os.Signal, 1)
-		signal.Notify(iamHup, syscall.SIGHUP)
-		defer signal.Stop(iamHup)
-		go identities.Watch(ctx, f.iamFile, getenv, 2*time.Second, iamHup)
+	met.SetSource(metrics.ServiceSource(srv.mgr.Acquire, srv.mgr.Collector))
+	if srv.http, err = srv.newHTTPServer(met); err != nil {
+		srv.close()
+		return nil, err
 	}
-	if err := mgr.Restore(ctx); err != nil {
-		return fmt.Errorf("restoring the KMS state: %w", err)
+	if err := srv.listen(met); err != nil {
+		srv.close()
+		return nil, err
 	}
-	defer mgr.Shutdown()
-	if f.dev {
-		if err := startDev(ctx, mgr); err != nil {
-			return fmt.Errorf("--dev: %w", err)
-		}
-	}
+	return srv, nil
+}
 
-	if f.allowUnsignedPayload {
-		log.Warn("--allow-unsigned-payload is set: requests signed with UNSIGNED-PAYLOAD and presigned URLs are accepted with a body, which their signature does not cover; anyone who sees such a request can replay it with another body while it is valid (15 minutes, or a presigned URL's lifetime)")
+// newHTTPServer makes the admin API and the net/http server around it.
+func (srv *server) newHTTPServer(met *metrics.Metrics) (*http.Server, error) {
+	var seed [8]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, err
 	}
+	f := srv.flags
 	api := httpapi.New(httpapi.Options{
-		Manager:                  mgr,
-		Authenticator:            sigv4.New(identities, now, maxClockSkew, sigv4.WithUnsignedPayload(f.allowUnsignedPayload)),
-		Authorizer:               identities,
-		Log:                      log,
+		Manager:                  srv.mgr,
+		Authenticator:            sigv4.New(srv.identities, time.Now, maxClockSkew, sigv4.WithUnsignedPayload(f.allowUnsignedPayload)),
+		Authorizer:               srv.identities,
+		Log:                      srv.log,
 		RequestIDSeed:            binary.BigEndian.Uint64(seed[:]),
-		Audit:                    aud,
+		Audit:                    srv.audit,
 		Metrics:                  met,
 		MetricsAuth:              f.metricsAuth,
 		UnauthenticatedBodyBytes: int64(f.maxBodyMemoryMiB) << 20,
 	})
-	srv := &http.Server{
+	return &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      90 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(srv.log.Handler(), slog.LevelWarn),
 		ConnState: func(_ net.Conn, state http.ConnState) {
 			switch state {
 			case http.StateNew:
@@ -328,63 +230,58 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 				met.ConnClosed()
 			}
 		},
-	}
-	tcp, err := net.Listen("tcp", f.address)
+	}, nil
+}
+
+// listen opens the listener: connections past --max-connections wait in
+// the listen backlog (before TLS: a handshake is work too).
+func (srv *server) listen(met *metrics.Metrics) error {
+	tcp, err := net.Listen("tcp", srv.flags.address)
 	if err != nil {
 		return err
 	}
-	// Connections past the bound wait in the listen backlog (before TLS:
-	// a handshake is work too).
-	var ln net.Listener = netlimit.New(tcp, f.maxConnections)
-	scheme := "http"
-	var tlsCerts *certs.Reloader
-	if f.tlsCert != "" {
-		if tlsCerts, err = certs.New(f.tlsCert, f.tlsKey); err != nil {
-			ln.Close()
+	srv.ln = netlimit.New(tcp, srv.flags.maxConnections)
+	if srv.flags.tlsCert != "" {
+		if srv.tlsCerts, err = certs.New(srv.flags.tlsCert, srv.flags.tlsKey); err != nil {
+			srv.ln.Close()
 			return err
 		}
-		srv.TLSConfig = tlsCerts.Config()
-		ln = tls.NewListener(ln, srv.TLSConfig)
-		scheme = "https"
+		srv.http.TLSConfig = srv.tlsCerts.Config()
+		srv.ln = tls.NewListener(srv.ln, srv.http.TLSConfig)
+		srv.scheme = "https"
 	}
-	// SIGHUP reloads what can change without a restart.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			if err := aud.Reopen(); err != nil {
-				log.Error("reopening the audit log failed", "error", err.Error())
-			}
-			if tlsCerts != nil {
-				if err := tlsCerts.Reload(); err != nil {
-					log.Error("TLS certificate reload failed; the previous certificate stays in use", "error", err.Error())
-				} else {
-					log.Info("TLS certificate reloaded")
-				}
-			}
-		}
-	}()
+	return nil
+}
+
+// serve restores the KMS state, serves until ctx is done, then drains
+// in-flight requests.
+func (srv *server) serve(ctx context.Context, stdout io.Writer) error {
+	f, log := srv.flags, srv.log
+	if f.iamFile != "" {
+		iamHup := make(chan os.Signal, 1)
+		signal.Notify(iamHup, syscall.SIGHUP)
+		defer signal.Stop(iamHup)
+		go srv.identities.Watch(ctx, f.iamFile, srv.env.get, 2*time.Second, iamHup)
+	}
+	if err := srv.mgr.Restore(ctx); err != nil {
+		return fmt.Errorf("restoring the KMS state: %w", err)
+	}
+	defer srv.mgr.Shutdown()
 	if f.dev {
+		if err := startDev(ctx, srv.mgr); err != nil {
+			return fmt.Errorf("--dev: %w", err)
+		}
 		fmt.Fprintf(stdout, "\nKeyward dev server on %s://%s\n  access key: %s\n  secret key: %s\n  default key: %s\n  data dir:   %s\n\n",
-			scheme, ln.Addr(), rootUser, rootSecret, devDefaultKeyID, dataDir)
+			srv.scheme, srv.ln.Addr(), srv.rootUser, srv.rootSecret, devDefaultKeyID, srv.dataDir)
 	}
-
-	// KEYWARD_PPROF_ADDR starts Go's profiler on a separate (loopback)
-	// listener, for performance work; it is off unless set.
-	if addr := getenv("KEYWARD_PPROF_ADDR"); addr != "" {
-		go func() {
-			mux := http.NewServeMux()
-			mux.HandleFunc("/debug/pprof/", pprof.Index)
-			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-			log.Warn("profiler listening", "address", addr, "error", fmt.Sprint(http.ListenAndServe(addr, mux)))
-		}()
-	}
+	srv.warnings()
+	stopHUP := srv.reloadOnHUP()
+	defer stopHUP()
+	srv.startProfiler()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	status, _ := mgr.State()
-	log.Info("keyward ready", "address", ln.Addr().String(), "scheme", scheme, "version", version, "status", status, "data_dir", dataDir)
-
+	go func() { errc <- srv.http.Serve(srv.ln) }()
+	status, _ := srv.mgr.State()
+	log.Info("keyward ready", "address", srv.ln.Addr().String(), "scheme", srv.scheme, "version", version, "status", status, "data_dir", srv.dataDir)
 	select {
 	case err := <-errc:
 		return err
@@ -393,11 +290,67 @@ func runServer(args, env []string, stdout, stderr io.Writer) error {
 	log.Info("shutting down: finishing in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := srv.http.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("keyward stopped")
 	return nil
+}
+
+// warnings logs the settings that weaken a default.
+func (srv *server) warnings() {
+	if srv.flags.noPersistSecrets {
+		srv.log.Info("inline secrets are kept in memory only (--no-persist-secrets): after a restart the KMS service waits for them in kms start")
+	}
+	if srv.flags.allowUnsignedPayload {
+		srv.log.Warn("--allow-unsigned-payload is set: requests signed with UNSIGNED-PAYLOAD and presigned URLs are accepted with a body, which their signature does not cover; anyone who sees such a request can replay it with another body while it is valid (15 minutes, or a presigned URL's lifetime)")
+	}
+}
+
+// reloadOnHUP reopens the audit log and reloads the TLS certificate on
+// SIGHUP (the IAM file has its own watcher). It returns the stop function.
+func (srv *server) reloadOnHUP() func() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			if err := srv.audit.Reopen(); err != nil {
+				srv.log.Error("reopening the audit log failed", "error", err.Error())
+			}
+			if srv.tlsCerts == nil {
+				continue
+			}
+			if err := srv.tlsCerts.Reload(); err != nil {
+				srv.log.Error("TLS certificate reload failed; the previous certificate stays in use", "error", err.Error())
+			} else {
+				srv.log.Info("TLS certificate reloaded")
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); close(hup) }
+}
+
+// startProfiler serves Go's profiler on KEYWARD_PPROF_ADDR (a separate,
+// loopback listener for performance work; off unless set).
+func (srv *server) startProfiler() {
+	addr := srv.env.get("KEYWARD_PPROF_ADDR")
+	if addr == "" {
+		return
+	}
+	go func() {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		srv.log.Warn("profiler listening", "address", addr, "error", fmt.Sprint(http.ListenAndServe(addr, mux)))
+	}()
+}
+
+// close releases what build made; the audit log is closed after the HTTP
+// server has drained, so nothing queued is lost.
+func (srv *server) close() {
+	if srv.audit != nil {
+		srv.audit.Close()
+	}
 }
 
 // startDev configures a local backend in the data dir (unless a
@@ -407,8 +360,8 @@ func startDev(ctx context.Context, mgr *lifecycle.Manager) error {
 	case lifecycle.StatusRunning:
 		return nil
 	case lifecycle.StatusNotConfigured:
-		body := fmt.Sprintf(`{"backend_type":"local","default_key_id":%q}`, devDefaultKeyID)
-		if err := mgr.Configure(ctx, []byte(body)); err != nil {
+		backendType, defaultKey := config.BackendLocal, devDefaultKeyID
+		if err := mgr.Configure(ctx, &config.Request{BackendType: &backendType, DefaultKeyID: &defaultKey}); err != nil {
 			return err
 		}
 	}
@@ -420,7 +373,7 @@ func startDev(ctx context.Context, mgr *lifecycle.Manager) error {
 // dir may not hold the data dir: a configure caller could otherwise name
 // the state file or the local root key as a "secret" and send it to a
 // Vault address of its choosing.
-func secretResolver(dir, dataDir string, env []string) (*config.SecretResolver, error) {
+func secretResolver(dir, dataDir string, env environment) (*config.SecretResolver, error) {
 	if dir != "" {
 		abs, err := filepath.Abs(dir)
 		if err != nil {
@@ -443,15 +396,7 @@ func secretResolver(dir, dataDir string, env []string) (*config.SecretResolver, 
 		}
 		dir = abs
 	}
-	lookup := func(name string) (string, bool) {
-		for _, kv := range env {
-			if k, v, ok := strings.Cut(kv, "="); ok && k == name {
-				return v, true
-			}
-		}
-		return "", false
-	}
-	return &config.SecretResolver{Dir: dir, LookupEnv: lookup}, nil
+	return &config.SecretResolver{Dir: dir, LookupEnv: env.lookup}, nil
 }
 
 // devCredentials makes a random root credential pair for --dev.
@@ -463,23 +408,10 @@ func devCredentials() (string, string, error) {
 	return "keyward-dev-" + hex.EncodeToString(b[:4]), hex.EncodeToString(b[4:]), nil
 }
 
-func logLevel(env []string) slog.Level {
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "KEYWARD_LOG_LEVEL="); ok {
-			var l slog.Level
-			if l.UnmarshalText([]byte(v)) == nil {
-				return l
-			}
-		}
+func logLevel(env environment) slog.Level {
+	var l slog.Level
+	if v := env.get("KEYWARD_LOG_LEVEL"); v != "" && l.UnmarshalText([]byte(v)) == nil {
+		return l
 	}
 	return slog.LevelInfo
-}
-
-func hasEnv(env []string, key string) bool {
-	for _, kv := range env {
-		if strings.HasPrefix(kv, key+"=") {
-			return true
-		}
-	}
-	return false
 }

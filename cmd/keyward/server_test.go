@@ -11,7 +11,7 @@ import (
 // TestBoundsFlags: the flags of the bounds on unauthenticated work, from
 // the command line and the environment, their defaults and their checks.
 func TestBoundsFlags(t *testing.T) {
-	f, err := parseServerFlags(nil, nil, io.Discard)
+	f, err := parseServerFlags(nil, parseEnv(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,14 +19,14 @@ func TestBoundsFlags(t *testing.T) {
 		t.Errorf("defaults: unsigned %v, connections %d, body memory %d MiB", f.allowUnsignedPayload, f.maxConnections, f.maxBodyMemoryMiB)
 	}
 	env := []string{"KEYWARD_ALLOW_UNSIGNED_PAYLOAD=true", "KEYWARD_MAX_CONNECTIONS=10", "KEYWARD_MAX_BODY_MEMORY=3"}
-	if f, err = parseServerFlags(nil, env, io.Discard); err != nil {
+	if f, err = parseServerFlags(nil, parseEnv(env), io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !f.allowUnsignedPayload || f.maxConnections != 10 || f.maxBodyMemoryMiB != 3 {
 		t.Errorf("from the environment: %+v", f)
 	}
 	// The command line wins.
-	if f, err = parseServerFlags([]string{"--allow-unsigned-payload=false", "--max-connections", "20", "--max-body-memory", "5"}, env, io.Discard); err != nil {
+	if f, err = parseServerFlags([]string{"--allow-unsigned-payload=false", "--max-connections", "20", "--max-body-memory", "5"}, parseEnv(env), io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if f.allowUnsignedPayload || f.maxConnections != 20 || f.maxBodyMemoryMiB != 5 {
@@ -43,17 +43,17 @@ func TestBoundsFlags(t *testing.T) {
 		{nil, []string{"KEYWARD_MAX_BODY_MEMORY=1.5"}, "KEYWARD_MAX_BODY_MEMORY: not an integer"},
 		{nil, []string{"KEYWARD_ALLOW_UNSIGNED_PAYLOAD=maybe"}, "KEYWARD_ALLOW_UNSIGNED_PAYLOAD: not a boolean"},
 	} {
-		if _, err := parseServerFlags(tc.args, tc.env, io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := parseServerFlags(tc.args, parseEnv(tc.env), io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v %v: got %v, want %q", tc.args, tc.env, err, tc.want)
 		}
 	}
 }
 func TestSecretFlags(t *testing.T) {
-	f, err := parseServerFlags(nil, []string{"KEYWARD_SECRETS_DIR=/run/s", "KEYWARD_NO_PERSIST_SECRETS=true"}, io.Discard)
+	f, err := parseServerFlags(nil, parseEnv([]string{"KEYWARD_SECRETS_DIR=/run/s", "KEYWARD_NO_PERSIST_SECRETS=true"}), io.Discard)
 	if err != nil || f.secretsDir != "/run/s" || !f.noPersistSecrets {
 		t.Fatalf("from the environment: %+v %v", f, err)
 	}
-	f, err = parseServerFlags([]string{"--secrets-dir", "/other", "--no-persist-secrets=false"}, []string{"KEYWARD_SECRETS_DIR=/run/s", "KEYWARD_NO_PERSIST_SECRETS=1"}, io.Discard)
+	f, err = parseServerFlags([]string{"--secrets-dir", "/other", "--no-persist-secrets=false"}, parseEnv([]string{"KEYWARD_SECRETS_DIR=/run/s", "KEYWARD_NO_PERSIST_SECRETS=1"}), io.Discard)
 	if err != nil || f.secretsDir != "/other" || f.noPersistSecrets {
 		t.Fatalf("flags win over the environment: %+v %v", f, err)
 	}
@@ -64,7 +64,7 @@ func TestSecretFlags(t *testing.T) {
 		{[]string{"--dev", "--no-persist-secrets"}, nil, "--no-persist-secrets"},
 		{[]string{"--dev"}, []string{"KEYWARD_NO_PERSIST_SECRETS=yes"}, "KEYWARD_NO_PERSIST_SECRETS"},
 	} {
-		if _, err := parseServerFlags(c.args, c.env, io.Discard); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := parseServerFlags(c.args, parseEnv(c.env), io.Discard); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v %v: want an error naming %s; got %v", c.args, c.env, c.want, err)
 		}
 	}
@@ -72,7 +72,7 @@ func TestSecretFlags(t *testing.T) {
 
 func TestSecretResolverWiring(t *testing.T) {
 	dir, dataDir := t.TempDir(), t.TempDir()
-	r, err := secretResolver(dir, dataDir, []string{"KEYWARD_SECRET_A=first", "KEYWARD_SECRET_A=second", "OTHER=x"})
+	r, err := secretResolver(dir, dataDir, parseEnv([]string{"KEYWARD_SECRET_A=first", "KEYWARD_SECRET_A=second", "OTHER=x"}))
 	if err != nil || r.Dir != dir {
 		t.Fatalf("%+v %v", r, err)
 	}
@@ -85,22 +85,22 @@ func TestSecretResolverWiring(t *testing.T) {
 	file := filepath.Join(dir, "f")
 	os.WriteFile(file, nil, 0o600)
 	for _, bad := range []string{file, filepath.Join(dir, "missing")} {
-		if _, err := secretResolver(bad, dataDir, nil); err == nil {
+		if _, err := secretResolver(bad, dataDir, parseEnv(nil)); err == nil {
 			t.Errorf("--secrets-dir %s accepted", bad)
 		}
 	}
-	if r, err := secretResolver("", dataDir, nil); err != nil || r.Dir != "" {
+	if r, err := secretResolver("", dataDir, parseEnv(nil)); err != nil || r.Dir != "" {
 		t.Errorf("no --secrets-dir: %+v %v", r, err)
 	}
 	// A secrets dir holding the data dir (or being it, or /) is refused.
 	inner := filepath.Join(dir, "data")
 	os.Mkdir(inner, 0o700)
 	for _, d := range []string{dir, "/"} {
-		if _, err := secretResolver(d, inner, nil); err == nil || !strings.Contains(err.Error(), "holds the data dir") {
+		if _, err := secretResolver(d, inner, parseEnv(nil)); err == nil || !strings.Contains(err.Error(), "holds the data dir") {
 			t.Errorf("--secrets-dir %s over the data dir %s: %v", d, inner, err)
 		}
 	}
-	if _, err := secretResolver(inner, inner, nil); err == nil {
+	if _, err := secretResolver(inner, inner, parseEnv(nil)); err == nil {
 		t.Error("--secrets-dir equal to the data dir accepted")
 	}
 }

@@ -32,7 +32,7 @@ func BenchmarkRequestEndToEnd(b *testing.B) {
 			dir := b.TempDir()
 			mgr := lifecycle.New(lifecycle.Options{DataDir: dir, Backends: backend.Env{DataDir: dir, Rand: rand.Reader, Now: time.Now},
 				Now: time.Now, Rand: rand.Reader, Day: time.Hour, Metrics: metrics.New()})
-			mgr.Configure(context.Background(), []byte(`{"backend_type":"local","default_key_id":"dk"}`))
+			mgr.Configure(context.Background(), request(`{"backend_type":"local","default_key_id":"dk"}`))
 			if err := mgr.Start(context.Background()); err != nil {
 				b.Fatal(err)
 			}

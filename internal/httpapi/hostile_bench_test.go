@@ -38,7 +38,7 @@ func BenchmarkHostileRequest(b *testing.B) {
 	dir := b.TempDir()
 	mgr := lifecycle.New(lifecycle.Options{DataDir: dir, Backends: backend.Env{DataDir: dir, Rand: rand.Reader, Now: time.Now},
 		Now: time.Now, Rand: rand.Reader, Day: time.Hour})
-	if err := mgr.Configure(context.Background(), []byte(`{"backend_type":"local","default_key_id":"dk"}`)); err != nil {
+	if err := mgr.Configure(context.Background(), request(`{"backend_type":"local","default_key_id":"dk"}`)); err != nil {
 		b.Fatal(err)
 	}
 	if err := mgr.Start(context.Background()); err != nil {

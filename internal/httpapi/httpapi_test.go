@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/backend"
+	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/iam"
 	"github.com/keyward/keyward/internal/lifecycle"
 	"github.com/keyward/keyward/internal/metrics"
@@ -39,7 +40,7 @@ func newTestServerWith(t testing.TB, running bool, authz Authorizer) *Server {
 		Now:      time.Now, Rand: rand.Reader, Day: time.Hour,
 	})
 	if running {
-		if err := mgr.Configure(context.Background(), []byte(`{"backend_type":"local","default_key_id":"dk"}`)); err != nil {
+		if err := mgr.Configure(context.Background(), request(`{"backend_type":"local","default_key_id":"dk"}`)); err != nil {
 			t.Fatal(err)
 		}
 		if err := mgr.Start(context.Background()); err != nil {
@@ -145,4 +146,13 @@ func FuzzRequestBodies(f *testing.F) {
 			}
 		}
 	})
+}
+
+// request parses a configure body; the tests' bodies are valid.
+func request(body string) *config.Request {
+	r, err := config.ParseRequest([]byte(body))
+	if err != nil {
+		panic(err)
+	}
+	return r
 }

@@ -43,7 +43,7 @@ func newSigV4Server(t *testing.T, o Options) *Server {
 		Backends: backend.Env{DataDir: dir, Rand: rand.Reader, Now: time.Now},
 		Now:      time.Now, Rand: rand.Reader, Day: time.Hour,
 	})
-	if err := mgr.Configure(context.Background(), []byte(`{"backend_type":"local","default_key_id":"dk"}`)); err != nil {
+	if err := mgr.Configure(context.Background(), request(`{"backend_type":"local","default_key_id":"dk"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := mgr.Start(context.Background()); err != nil {

@@ -40,14 +40,22 @@ func (s *Server) lifecycleOK(c *call, message string) error {
 }
 
 func (s *Server) configure(c *call) error {
-	if err := s.opts.Manager.Configure(c.ctx, c.body); err != nil {
+	req, err := config.ParseRequest(c.body)
+	if err != nil {
+		return err
+	}
+	if err := s.opts.Manager.Configure(c.ctx, req); err != nil {
 		return err
 	}
 	return s.lifecycleOK(c, "KMS configured successfully")
 }
 
 func (s *Server) reconfigure(c *call) error {
-	if err := s.opts.Manager.Reconfigure(c.ctx, c.body); err != nil {
+	req, err := config.ParseRequest(c.body)
+	if err != nil {
+		return err
+	}
+	if err := s.opts.Manager.Reconfigure(c.ctx, req); err != nil {
 		return err
 	}
 	return s.lifecycleOK(c, "KMS reconfigured successfully")
@@ -63,7 +71,7 @@ func (s *Server) start(c *call) error {
 		return err
 	}
 	if status, _ := s.opts.Manager.State(); req.Force && req.Secrets.Empty() && status == lifecycle.StatusRunning {
-		if err := s.opts.Manager.Reconfigure(c.ctx, []byte("{}")); err != nil {
+		if err := s.opts.Manager.Reconfigure(c.ctx, &config.Request{}); err != nil {
 			return err
 		}
 		return s.lifecycleOK(c, "KMS service restarted successfully")

@@ -186,11 +186,7 @@ func (m *Manager) cancelRetryLocked() {
 }
 
 // Configure validates and stores a full configuration; it does not start.
-func (m *Manager) Configure(ctx context.Context, body []byte) error {
-	req, err := config.ParseRequest(body)
-	if err != nil {
-		return err
-	}
+func (m *Manager) Configure(ctx context.Context, req *config.Request) error {
 	cfg, err := req.Build(m.opts.DataDir)
 	if err != nil {
 		return err
@@ -218,16 +214,13 @@ func (m *Manager) Configure(ctx context.Context, body []byte) error {
 // Reconfigure merges the fields present onto the stored configuration. A
 // running service is rebuilt, health-checked and swapped in; if that fails
 // the old one keeps serving and nothing changes.
-func (m *Manager) Reconfigure(ctx context.Context, body []byte) error {
-	req, err := config.ParseRequest(body)
-	if err != nil {
-		return err
-	}
+func (m *Manager) Reconfigure(ctx context.Context, req *config.Request) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cancelRetryLocked()
 	snap := m.state.Load()
 	var cfg config.Config
+	var err error
 	if snap.cfg == nil {
 		cfg, err = req.Build(m.opts.DataDir)
 	} else {

@@ -92,7 +92,7 @@ func TestStateMachineAndPersistence(t *testing.T) {
 	if _, _, err := m.Acquire(); !errors.Is(err, kms.ErrUnavailable) {
 		t.Fatalf("acquire: %v", err)
 	}
-	if err := m.Configure(bg, []byte(`{"backend_type":"local","default_key_id":"dk","master_key":"pw"}`)); err != nil {
+	if err := m.Configure(bg, request(`{"backend_type":"local","default_key_id":"dk","master_key":"pw"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Start(bg); err != nil {
@@ -105,7 +105,7 @@ func TestStateMachineAndPersistence(t *testing.T) {
 	if err := m.Start(bg); !errors.Is(err, kms.ErrConflict) {
 		t.Fatalf("double start: %v", err)
 	}
-	if err := m.Configure(bg, []byte(`{"backend_type":"local"}`)); !errors.Is(err, kms.ErrConflict) {
+	if err := m.Configure(bg, request(`{"backend_type":"local"}`)); !errors.Is(err, kms.ErrConflict) {
 		t.Fatalf("configure while running: %v", err)
 	}
 	svc, release, err := m.Acquire()
@@ -142,12 +142,12 @@ func TestStateMachineAndPersistence(t *testing.T) {
 func TestReconfigureSwapsWithoutDroppingRequests(t *testing.T) {
 	fb := &fakeBackends{}
 	m := newManager(t.TempDir(), fb)
-	m.Configure(bg, []byte(`{"backend_type":"local","default_key_id":"dk"}`))
+	m.Configure(bg, request(`{"backend_type":"local","default_key_id":"dk"}`))
 	if err := m.Start(bg); err != nil {
 		t.Fatal(err)
 	}
 	old, release, _ := m.Acquire() // an in-flight request holds the old service
-	if err := m.Reconfigure(bg, []byte(`{"cache_ttl_seconds":42}`)); err != nil {
+	if err := m.Reconfigure(bg, request(`{"cache_ttl_seconds":42}`)); err != nil {
 		t.Fatal(err)
 	}
 	if m.Status(bg).Config.CacheTTLSeconds != 42 || fb.closed.Load() != 0 {
@@ -162,7 +162,7 @@ func TestReconfigureSwapsWithoutDroppingRequests(t *testing.T) {
 	}
 	// Changing the master key of a backend that holds keys is refused, and
 	// the running service stays.
-	if err := m.Reconfigure(bg, []byte(`{"master_key":"other"}`)); !errors.Is(err, kms.ErrConflict) {
+	if err := m.Reconfigure(bg, request(`{"master_key":"other"}`)); !errors.Is(err, kms.ErrConflict) {
 		t.Fatalf("master key change: %v", err)
 	}
 	if m.Status(bg).Status != StatusRunning {
@@ -170,7 +170,7 @@ func TestReconfigureSwapsWithoutDroppingRequests(t *testing.T) {
 	}
 	// A reconfigure whose new backend cannot be built leaves the old one.
 	fb.down.Store(true)
-	if err := m.Reconfigure(bg, []byte(`{"cache_ttl_seconds":7}`)); !errors.Is(err, kms.ErrUnavailable) {
+	if err := m.Reconfigure(bg, request(`{"cache_ttl_seconds":7}`)); !errors.Is(err, kms.ErrUnavailable) {
 		t.Fatalf("failed swap: %v", err)
 	}
 	fb.down.Store(false)
@@ -182,7 +182,7 @@ func TestReconfigureSwapsWithoutDroppingRequests(t *testing.T) {
 func TestBootRetriesUntilBackendReturns(t *testing.T) {
 	dir, fb := t.TempDir(), &fakeBackends{}
 	m := newManager(dir, fb)
-	m.Configure(bg, []byte(`{"backend_type":"local"}`))
+	m.Configure(bg, request(`{"backend_type":"local"}`))
 	m.Start(bg)
 	m.Shutdown()
 
@@ -203,4 +203,13 @@ func TestBootRetriesUntilBackendReturns(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	m2.Shutdown()
+}
+
+// request parses a configure body; the tests' bodies are valid.
+func request(body string) *config.Request {
+	r, err := config.ParseRequest([]byte(body))
+	if err != nil {
+		panic(err)
+	}
+	return r
 }

@@ -57,7 +57,7 @@ func TestReferencePersistsOnlyThePath(t *testing.T) {
 	}
 	res := &config.SecretResolver{Dir: secretsDir}
 	m := newSecretManager(dataDir, fb, res, false)
-	if err := m.Configure(bg, []byte(`{"backend_type":"local","key_dir":"/kd","default_key_id":"dk","master_key_file":"`+mkFile+`"}`)); err != nil {
+	if err := m.Configure(bg, request(`{"backend_type":"local","key_dir":"/kd","default_key_id":"dk","master_key_file":"`+mkFile+`"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Start(bg); err != nil {
@@ -70,16 +70,16 @@ func TestReferencePersistsOnlyThePath(t *testing.T) {
 		t.Fatalf("state: %s", all)
 	}
 	// Same passphrase inline: same identity, allowed although keys exist.
-	if err := m.Reconfigure(bg, []byte(`{"master_key":"`+pass+`"}`)); err != nil {
+	if err := m.Reconfigure(bg, request(`{"master_key":"`+pass+`"}`)); err != nil {
 		t.Fatalf("inline master key equal to the file's: %v", err)
 	}
-	if err := m.Reconfigure(bg, []byte(`{"master_key_file":"`+mkFile+`"}`)); err != nil {
+	if err := m.Reconfigure(bg, request(`{"master_key_file":"`+mkFile+`"}`)); err != nil {
 		t.Fatalf("back to the file: %v", err)
 	}
 	// A file holding another passphrase would strand the keys.
 	other := filepath.Join(secretsDir, "other")
 	os.WriteFile(other, []byte("another passphrase"), 0o600)
-	if err := m.Reconfigure(bg, []byte(`{"master_key_file":"`+other+`"}`)); !errors.Is(err, kms.ErrConflict) {
+	if err := m.Reconfigure(bg, request(`{"master_key_file":"`+other+`"}`)); !errors.Is(err, kms.ErrConflict) {
 		t.Fatalf("another passphrase by file: %v", err)
 	}
 	// A restarted process reads the file again.
@@ -104,7 +104,7 @@ func TestReferencePersistsOnlyThePath(t *testing.T) {
 	}
 	// Without a secrets dir, the reference is refused at configure.
 	m4 := newSecretManager(t.TempDir(), fb, nil, false)
-	if err := m4.Configure(bg, []byte(`{"backend_type":"local","master_key_file":"`+mkFile+`"}`)); !errors.Is(err, kms.ErrInvalidRequest) {
+	if err := m4.Configure(bg, request(`{"backend_type":"local","master_key_file":"`+mkFile+`"}`)); !errors.Is(err, kms.ErrInvalidRequest) {
 		t.Fatalf("file reference without a secrets dir: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(m4.opts.DataDir, stateFile)); !os.IsNotExist(err) {
@@ -117,10 +117,10 @@ func TestSealedModeWaitsForSecrets(t *testing.T) {
 	const pass = "sealed-mode-passphrase"
 	m := newSecretManager(dataDir, fb, nil, true)
 	// A local backend without a master key would keep its root key on disk.
-	if err := m.Configure(bg, []byte(`{"backend_type":"local","key_dir":"/kd"}`)); !errors.Is(err, kms.ErrInvalidRequest) {
+	if err := m.Configure(bg, request(`{"backend_type":"local","key_dir":"/kd"}`)); !errors.Is(err, kms.ErrInvalidRequest) {
 		t.Fatalf("sealed local without master key: %v", err)
 	}
-	if err := m.Configure(bg, []byte(`{"backend_type":"local","key_dir":"/kd","default_key_id":"dk","master_key":"`+pass+`"}`)); err != nil {
+	if err := m.Configure(bg, request(`{"backend_type":"local","key_dir":"/kd","default_key_id":"dk","master_key":"`+pass+`"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if st := m.Status(bg); len(st.SecretsRequired) != 0 {
@@ -129,7 +129,7 @@ func TestSealedModeWaitsForSecrets(t *testing.T) {
 	if err := m.Start(bg); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Reconfigure(bg, []byte(`{"cache_ttl_seconds":42}`)); err != nil { // merges onto the in-memory secret
+	if err := m.Reconfigure(bg, request(`{"cache_ttl_seconds":42}`)); err != nil { // merges onto the in-memory secret
 		t.Fatal(err)
 	}
 	if st := readState(t, dataDir); !slices.Equal(st.SecretsWithheld, []string{config.SecretMasterKey}) || !st.Running {
@@ -175,11 +175,11 @@ func TestSealedModeWaitsForSecrets(t *testing.T) {
 		}
 	}
 	// Changing what seals the keys while waiting: refused.
-	if err := m2.Reconfigure(bg, []byte(`{"master_key":"`+pass+`"}`)); !errors.Is(err, kms.ErrConflict) {
+	if err := m2.Reconfigure(bg, request(`{"master_key":"`+pass+`"}`)); !errors.Is(err, kms.ErrConflict) {
 		t.Fatalf("reconfigure the master key while waiting: %v", err)
 	}
 	// A settings change while waiting keeps waiting.
-	if err := m2.Reconfigure(bg, []byte(`{"cache_ttl_seconds":7}`)); err != nil {
+	if err := m2.Reconfigure(bg, request(`{"cache_ttl_seconds":7}`)); err != nil {
 		t.Fatal(err)
 	}
 	if st := m2.Status(bg); len(st.SecretsRequired) != 1 || st.Config.CacheTTLSeconds != 7 {
@@ -203,7 +203,7 @@ func TestSealedModeRewritesAnOldStateFile(t *testing.T) {
 	dataDir, fb := t.TempDir(), &fakeBackends{}
 	const pass = "persisted-before-the-flag"
 	m := newSecretManager(dataDir, fb, nil, false)
-	if err := m.Configure(bg, []byte(`{"backend_type":"local","key_dir":"/kd","master_key":"`+pass+`"}`)); err != nil {
+	if err := m.Configure(bg, request(`{"backend_type":"local","key_dir":"/kd","master_key":"`+pass+`"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Start(bg); err != nil {
