@@ -42,135 +42,61 @@ The exit status is 1 when any request failed.
 flags:
 `
 
-func runBench(args []string, stdout, stderr io.Writer) error {
-	env := func(k, def string) string {
-		if v, ok := os.LookupEnv(k); ok {
-			return v
-		}
-		return def
+// benchSettings are keyward bench's flags, checked.
+type benchSettings struct {
+	opts       bench.Options
+	jsonOut    bool
+	cpuProfile string
+}
+
+func runBench(args []string, env environment, stdout, stderr io.Writer) error {
+	b, err := parseBenchFlags(args, env, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
 	}
-	var (
-		o                 bench.Options
-		ops, conc, caCert string
-		cpuProfile        string
-		jsonOut, insecure bool
-	)
-	fs := flag.NewFlagSet("keyward bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
-	fs.StringVar(&o.Endpoint, "endpoint", env("KEYWARD_ENDPOINT", "http://127.0.0.1:9000"), `Keyward server URL, "" to skip the Keyward target (KEYWARD_ENDPOINT)`)
-	fs.StringVar(&o.AccessKey, "access-key", env("KEYWARD_ACCESS_KEY", ""), "access key (KEYWARD_ACCESS_KEY)")
-	fs.StringVar(&o.SecretKey, "secret-key", env("KEYWARD_SECRET_KEY", ""), "secret key (KEYWARD_SECRET_KEY)")
-	fs.StringVar(&o.KeyID, "key-id", "", `key to use; default: create a key "bench-<random>"`)
-	fs.StringVar(&ops, "ops", "generate,decrypt", "comma-separated ops: "+strings.Join(bench.Ops, ","))
-	fs.StringVar(&conc, "concurrency", "1,4,16,64", "comma-separated concurrency steps (workers, one connection each)")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each step")
-	fs.Int64Var(&o.Requests, "requests", 0, "requests per step instead of --duration")
-	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unrecorded load before each step")
-	fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "per-request timeout")
-	fs.StringVar(&o.VaultAddr, "vault-addr", "", "also benchmark Vault Transit directly at this address")
-	fs.StringVar(&o.VaultToken, "vault-token", env("VAULT_TOKEN", ""), "Vault token (VAULT_TOKEN)")
-	fs.StringVar(&o.VaultMount, "vault-mount", "transit", "Vault Transit mount path")
-	fs.BoolVar(&o.Ceiling, "ceiling", false, `also benchmark a trivial net/http handler answering {"ok":true}, in a child process`)
-	fs.BoolVar(&jsonOut, "json", false, "print a JSON array of rows instead of the table")
-	fs.BoolVar(&insecure, "insecure", false, "skip TLS certificate verification for https endpoints")
-	fs.StringVar(&caCert, "ca-cert", "", "PEM file of CA certificates to trust for https endpoints")
-	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator itself to this file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench: unexpected arguments: %v", fs.Args())
-	}
-	explicit := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
-	if explicit["duration"] && explicit["requests"] {
-		return errors.New("bench: give --duration or --requests, not both")
-	}
-	if o.Requests < 0 {
-		return errors.New("bench: --requests must not be negative")
-	}
-	if ops != "" {
-		o.Ops = strings.Split(ops, ",")
-	}
-	for _, s := range strings.Split(conc, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			return fmt.Errorf("bench: --concurrency: %q is not a number", s)
-		}
-		o.Concurrency = append(o.Concurrency, n)
-	}
-	if insecure || caCert != "" {
-		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure}
-		if caCert != "" {
-			pem, err := os.ReadFile(caCert)
-			if err != nil {
-				return fmt.Errorf("bench: --ca-cert: %w", err)
-			}
-			o.TLS.RootCAs = x509.NewCertPool()
-			if !o.TLS.RootCAs.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("bench: --ca-cert %s: no PEM certificate", caCert)
-			}
-		}
-	}
-	o.Log = stderr
-	o.Progress = stderr
+	o := b.opts
+	o.Log, o.Progress = stderr, stderr
 	if f, ok := stderr.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			o.ProgressTTY = true
 		}
 	}
-	if o.Ceiling {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("bench: --ceiling needs this program's path: %w", err)
-		}
-		o.CeilingCommand = []string{exe, benchCeilingCommand}
-	}
-	if err := o.Validate(); err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-
 	// The load generator shares the machine with what it measures: its own
 	// garbage collection shows up as latency in every target's figures. It
 	// collects as rarely as the server does (GOGC still wins).
-	if _, ok := os.LookupEnv("GOGC"); !ok {
+	if _, ok := env.lookup("GOGC"); !ok {
 		debug.SetGCPercent(serverGCPercent)
 	}
 	m := bench.ThisMachine()
-	if jsonOut {
+	if b.jsonOut {
 		fmt.Fprintf(stderr, "keyward bench on %s\n", m)
 	} else {
 		bench.WriteHeader(stdout, m, o.Config)
 	}
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
+	if b.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(b.cpuProfile)
 		if err != nil {
-			return fmt.Errorf("bench: --cpuprofile: %w", err)
+			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("bench: --cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+		defer stopProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rows, runErr := bench.Run(ctx, o)
-	if jsonOut {
+	if b.jsonOut {
 		if err := bench.WriteJSON(stdout, rows); err != nil {
 			return err
 		}
 	} else {
 		bench.WriteTable(stdout, rows)
 	}
-	if runErr != nil {
-		if ctx.Err() != nil {
-			return errors.New("bench: interrupted")
-		}
+	switch {
+	case runErr != nil && ctx.Err() != nil:
+		return errors.New("bench: interrupted")
+	case runErr != nil:
 		return fmt.Errorf("bench: %w", runErr)
 	}
 	var failed int64
@@ -181,6 +107,116 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("bench: %d requests failed", failed)
 	}
 	return nil
+}
+
+// parseBenchFlags reads keyward bench's flags (defaults from env) into
+// bench.Options.
+func parseBenchFlags(args []string, env environment, stderr io.Writer) (benchSettings, error) {
+	def := func(k, d string) string {
+		if v, ok := env.lookup(k); ok {
+			return v
+		}
+		return d
+	}
+	var (
+		b                 benchSettings
+		o                 = &b.opts
+		ops, conc, caCert string
+		insecure          bool
+	)
+	fs := flag.NewFlagSet("keyward bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
+	fs.StringVar(&o.Endpoint, "endpoint", def("KEYWARD_ENDPOINT", "http://127.0.0.1:9000"), `Keyward server URL, "" to skip the Keyward target (KEYWARD_ENDPOINT)`)
+	fs.StringVar(&o.AccessKey, "access-key", def("KEYWARD_ACCESS_KEY", ""), "access key (KEYWARD_ACCESS_KEY)")
+	fs.StringVar(&o.SecretKey, "secret-key", def("KEYWARD_SECRET_KEY", ""), "secret key (KEYWARD_SECRET_KEY)")
+	fs.StringVar(&o.KeyID, "key-id", "", `key to use; default: create a key "bench-<random>"`)
+	fs.StringVar(&ops, "ops", "generate,decrypt", "comma-separated ops: "+strings.Join(bench.Ops, ","))
+	fs.StringVar(&conc, "concurrency", "1,4,16,64", "comma-separated concurrency steps (workers, one connection each)")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each step")
+	fs.Int64Var(&o.Requests, "requests", 0, "requests per step instead of --duration")
+	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unrecorded load before each step")
+	fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "per-request timeout")
+	fs.StringVar(&o.VaultAddr, "vault-addr", "", "also benchmark Vault Transit directly at this address")
+	fs.StringVar(&o.VaultToken, "vault-token", def("VAULT_TOKEN", ""), "Vault token (VAULT_TOKEN)")
+	fs.StringVar(&o.VaultMount, "vault-mount", "transit", "Vault Transit mount path")
+	fs.BoolVar(&o.Ceiling, "ceiling", false, `also benchmark a trivial net/http handler answering {"ok":true}, in a child process`)
+	fs.BoolVar(&b.jsonOut, "json", false, "print a JSON array of rows instead of the table")
+	fs.BoolVar(&insecure, "insecure", false, "skip TLS certificate verification for https endpoints")
+	fs.StringVar(&caCert, "ca-cert", "", "PEM file of CA certificates to trust for https endpoints")
+	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator itself to this file")
+	if err := fs.Parse(args); err != nil {
+		return b, err
+	}
+	if fs.NArg() > 0 {
+		return b, fmt.Errorf("bench: unexpected arguments: %v", fs.Args())
+	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if explicit["duration"] && explicit["requests"] {
+		return b, errors.New("bench: give --duration or --requests, not both")
+	}
+	if o.Requests < 0 {
+		return b, errors.New("bench: --requests must not be negative")
+	}
+	if ops != "" {
+		o.Ops = strings.Split(ops, ",")
+	}
+	for _, s := range strings.Split(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return b, fmt.Errorf("bench: --concurrency: %q is not a number", s)
+		}
+		o.Concurrency = append(o.Concurrency, n)
+	}
+	var err error
+	if o.TLS, err = benchTLS(insecure, caCert); err != nil {
+		return b, err
+	}
+	if o.Ceiling {
+		exe, err := os.Executable()
+		if err != nil {
+			return b, fmt.Errorf("bench: --ceiling needs this program's path: %w", err)
+		}
+		o.CeilingCommand = []string{exe, benchCeilingCommand}
+	}
+	if err := o.Validate(); err != nil {
+		return b, fmt.Errorf("bench: %w", err)
+	}
+	return b, nil
+}
+
+// benchTLS is the client TLS configuration of --insecure and --ca-cert
+// (nil: the defaults).
+func benchTLS(insecure bool, caCert string) (*tls.Config, error) {
+	if !insecure && caCert == "" {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure}
+	if caCert != "" {
+		pem, err := os.ReadFile(caCert)
+		if err != nil {
+			return nil, fmt.Errorf("bench: --ca-cert: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("bench: --ca-cert %s: no PEM certificate", caCert)
+		}
+	}
+	return c, nil
+}
+
+// startCPUProfile profiles the load generator itself into path.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // benchCeilingCommand is the hidden subcommand that serves the bench

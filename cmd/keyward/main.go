@@ -30,7 +30,7 @@ func main() {
 			os.Exit(1)
 		}
 	case "bench":
-		if err := runBench(os.Args[2:], os.Stdout, os.Stderr); err != nil {
+		if err := runBench(os.Args[2:], parseEnv(os.Environ()), os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "keyward:", err)
 			os.Exit(1)
 		}
