@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/keyward/keyward/internal/jsontext"
+	"github.com/keyward/keyward/internal/jsonstr"
 	"github.com/keyward/keyward/internal/wipe"
 )
 
@@ -29,7 +29,7 @@ func (j *jsonObject) key(k string) {
 	if len(j.buf) > 1 {
 		j.buf = append(j.buf, ',')
 	}
-	j.buf = jsontext.AppendString(j.buf, k)
+	j.buf = jsonstr.AppendString(j.buf, k)
 	j.buf = append(j.buf, ':')
 }
 
@@ -48,7 +48,7 @@ func (j *jsonObject) grow(n int) {
 func (j *jsonObject) String(k, v string) {
 	j.grow(len(k) + 2*len(v) + 8)
 	j.key(k)
-	j.buf = jsontext.AppendString(j.buf, v)
+	j.buf = jsonstr.AppendString(j.buf, v)
 }
 
 // Bytes adds a standard base64 field.
@@ -108,9 +108,9 @@ func (j *jsonObject) StringMap(k string, m map[string]string) {
 		if i > 0 {
 			j.buf = append(j.buf, ',')
 		}
-		j.buf = jsontext.AppendString(j.buf, mk)
+		j.buf = jsonstr.AppendString(j.buf, mk)
 		j.buf = append(j.buf, ':')
-		j.buf = jsontext.AppendString(j.buf, m[mk])
+		j.buf = jsonstr.AppendString(j.buf, m[mk])
 	}
 	j.buf = append(j.buf, '}')
 }

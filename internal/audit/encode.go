@@ -5,7 +5,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/keyward/keyward/internal/jsontext"
+	"github.com/keyward/keyward/internal/jsonstr"
 )
 
 // timeLayout is RFC 3339 with exactly six fractional digits: fixed width
@@ -60,17 +60,17 @@ func appendDropped(b []byte, now time.Time, dropped, total uint64) []byte {
 	return append(b, '}', '\n')
 }
 
-// appendString appends s as a JSON string (jsontext: invalid UTF-8 becomes
+// appendString appends s as a JSON string (jsonstr: invalid UTF-8 becomes
 // U+FFFD, so the line always parses). Strings longer than maxField bytes
 // are cut (at a rune boundary) and marked with a trailing "...".
 func appendString(b []byte, s string) []byte {
 	if len(s) <= maxField {
-		return jsontext.AppendString(b, s)
+		return jsonstr.AppendString(b, s)
 	}
 	n := maxField
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	b = jsontext.AppendString(b, s[:n])
+	b = jsonstr.AppendString(b, s[:n])
 	return append(b[:len(b)-1], `..."`...) // cut: the closing quote moves after the ellipsis
 }

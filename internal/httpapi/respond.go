@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/keyward/keyward/internal/jsontext"
+	"github.com/keyward/keyward/internal/jsonstr"
 	"github.com/keyward/keyward/internal/kms"
 )
 
@@ -41,14 +41,14 @@ func (j *secretJSON) key(k string) {
 	if len(j.buf) > 1 {
 		j.buf = append(j.buf, ',')
 	}
-	j.buf = jsontext.AppendString(j.buf, k)
+	j.buf = jsonstr.AppendString(j.buf, k)
 	j.buf = append(j.buf, ':')
 }
 
 // String adds a string field (not secret).
 func (j *secretJSON) String(k, v string) {
 	j.key(k)
-	j.buf = jsontext.AppendString(j.buf, v)
+	j.buf = jsonstr.AppendString(j.buf, v)
 }
 
 // Bytes adds a base64 field.

@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/keyward/keyward/internal/jsontext"
+	"github.com/keyward/keyward/internal/jsonstr"
 	"github.com/keyward/keyward/internal/wipe"
 
 	"github.com/hashicorp/vault/api"
@@ -461,7 +461,7 @@ func transitPayload(plaintext []byte, ciphertext string, aad []byte, ver uint32)
 	if ciphertext != "" {
 		sep()
 		b = append(b, `"ciphertext":`...)
-		b = jsontext.AppendString(b, ciphertext)
+		b = jsonstr.AppendString(b, ciphertext)
 	}
 	if len(aad) > 0 {
 		sep()

@@ -1,8 +1,8 @@
-// Package jsontext writes JSON strings into byte slices, for the encoders
+// Package jsonstr writes JSON strings into byte slices, for the encoders
 // that build their output by hand: response bodies that carry secrets
 // (wiped after writing, which encoding/json's pooled buffers would not
 // allow), Vault request bodies, and audit lines.
-package jsontext
+package jsonstr
 
 import "unicode/utf8"
 
