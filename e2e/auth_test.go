@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/internal/testenv"
 )
 
 // unauthorizedCodes are the 401 codes of SPEC.md section 2.
@@ -111,9 +113,7 @@ func TestAuthentication(t *testing.T) {
 
 // curlSigned signs with curl --aws-sigv4.
 func curlSigned(t *testing.T, srv *server) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Fatalf("curl is required: %v", err)
-	}
+	testenv.Command(t, "curl", "apt-get install curl")
 	run := func(what string, args ...string) (int, map[string]any, string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -172,9 +172,7 @@ print(json.dumps(results))
 
 // botocoreSigned signs with python3 botocore.
 func botocoreSigned(t *testing.T, srv *server) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Fatalf("python3 is required: %v", err)
-	}
+	testenv.PythonModule(t, "botocore", "pip install botocore, or apt-get install python3-botocore")
 	type botoCase struct {
 		URL     string `json:"url"`
 		AK      string `json:"ak"`

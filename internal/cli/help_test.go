@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/keyward/keyward/internal/testenv"
 )
 
 // TestHelpEverywhere walks every noun and every verb of the real binary
@@ -86,7 +88,7 @@ func TestCompletionScripts(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := exec.LookPath(shell); err != nil {
-			t.Errorf("%s is not installed (.ci/run installs it: apt-get install zsh fish): its completion script cannot be checked", shell)
+			testenv.Missing(t, shell, "apt-get install zsh fish (.ci/run installs them)")
 			continue
 		}
 		if out, err := exec.Command(shell, "-n", script).CombinedOutput(); err != nil {

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/internal/testenv"
 )
 
 // botocoreScript signs each case with botocore's SigV4 signers (the code the
@@ -54,9 +56,7 @@ type botoCase struct {
 // with botocore is part of the CI image; the test fails rather than skips
 // when it is missing, so a broken image cannot silently drop the coverage.
 func TestBotocore(t *testing.T) {
-	if out, err := exec.Command("python3", "-c", "import botocore").CombinedOutput(); err != nil {
-		t.Fatalf("python3 with botocore is required: %v\n%s", err, out)
-	}
+	testenv.PythonModule(t, "botocore", "pip install botocore, or apt-get install python3-botocore")
 	v := newTestVerifier(testTime.Add(3 * time.Minute))
 	srv := httptest.NewServer(verifyHandler(v))
 	defer srv.Close()
