@@ -105,38 +105,38 @@ func (c *conn) withReauth(ctx context.Context, attempt func(token string) error)
 
 // transitSlow is the same call through call (vault/api and encoding/json).
 func (c *conn) transitSlow(ctx context.Context, p string, payload []byte, field string, decode bool) ([]byte, error) {
-	var out struct {
-		Data map[string]json.RawMessage `json:"data"`
-	}
+	var out transitResult
 	if err := c.call(ctx, http.MethodPut, p, payload, &out); err != nil {
+		out.wipe()
 		return nil, err
 	}
-	return dataValue(p, out.Data, field, decode)
+	return out.value(field), nil
 }
 
-// dataValue decodes the member field of a Transit answer's data object: a
-// base64 string into bytes (decode), or a plain string. The raw JSON is
-// wiped: a decrypt answer carries plaintext.
-func dataValue(p string, data map[string]json.RawMessage, field string, decode bool) ([]byte, error) {
-	raw, ok := data[field]
-	defer clear(raw)
-	if !ok || string(raw) == "null" {
-		return nil, nil
-	}
-	if decode {
-		var b []byte
-		if err := json.Unmarshal(raw, &b); err != nil {
-			clear(b)
-			return nil, answerError(p, err)
-		}
-		return b, nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, answerError(p, err)
-	}
-	return []byte(s), nil
+// transitResult is Vault's answer to one Transit encrypt or decrypt.
+// encoding/json decodes the base64 plaintext straight from the answer into
+// the one slice kept.
+type transitResult struct {
+	Data struct {
+		Plaintext  []byte  `json:"plaintext"`
+		Ciphertext *string `json:"ciphertext"`
+	} `json:"data"`
 }
+
+// value returns the member field ("plaintext", decoded, or "ciphertext");
+// nil when the answer has none. The plaintext is wiped unless returned.
+func (r *transitResult) value(field string) []byte {
+	if field == "plaintext" {
+		return r.Data.Plaintext
+	}
+	r.wipe()
+	if r.Data.Ciphertext == nil {
+		return nil
+	}
+	return []byte(*r.Data.Ciphertext)
+}
+
+func (r *transitResult) wipe() { clear(r.Data.Plaintext) }
 
 func answerError(p string, err error) error {
 	return errors.New("vault: " + http.MethodPut + " " + p + ": the answer does not decode: " + err.Error())
@@ -149,7 +149,7 @@ func (c *conn) fastAttempt(ctx context.Context, p, token string, payload []byte,
 		if status < 200 || status >= 300 {
 			return vaultError(p, status, buf)
 		}
-		v, err = singleAnswer(p, buf, field, decode)
+		v, err = singleAnswer(p, buf, field)
 		return err
 	})
 	return v, err
@@ -218,227 +218,17 @@ func vaultError(p string, status int, answer []byte) error {
 }
 
 // singleAnswer extracts data.<field> from a 2xx answer to a single call.
-func singleAnswer(p string, buf []byte, field string, decode bool) ([]byte, error) {
-	v, ok := dataField(buf, field)
-	if !ok {
-		// Not the usual shape (escapes, unusual layout): the full decoder.
-		var out struct {
-			Data map[string]json.RawMessage `json:"data"`
-		}
-		if len(bytes.TrimSpace(buf)) == 0 {
-			return nil, nil
-		}
-		if err := json.Unmarshal(buf, &out); err != nil {
-			return nil, answerError(p, err)
-		}
-		return dataValue(p, out.Data, field, decode)
-	}
-	if v == nil {
+// The answer buffer is wiped by the caller.
+func singleAnswer(p string, buf []byte, field string) ([]byte, error) {
+	if len(bytes.TrimSpace(buf)) == 0 {
 		return nil, nil
 	}
-	if decode {
-		out := make([]byte, base64.StdEncoding.DecodedLen(len(v)))
-		n, err := base64.StdEncoding.Decode(out, v)
-		if err != nil {
-			clear(out)
-			return nil, answerError(p, err)
-		}
-		return out[:n], nil
+	var out transitResult
+	if err := json.Unmarshal(buf, &out); err != nil {
+		out.wipe()
+		return nil, answerError(p, err)
 	}
-	return bytes.Clone(v), nil
-}
-
-// dataField finds the top-level object's "data" member and, in it, the
-// member named field, whose value must be a string without escapes (it is
-// returned, a slice of b) or null (nil). ok is false when b is not shaped
-// like that (the caller then decodes it fully); the field or data being
-// absent is ok with a nil value. Whatever encoding/json would read
-// differently is left to it: a member named "data" in another case (its
-// field matching is case-insensitive) and repeated members (the last one
-// wins there).
-func dataField(b []byte, field string) (v []byte, ok bool) {
-	s := scanner{b: b}
-	found := false
-	if !s.object(func(key []byte) bool {
-		if !bytes.EqualFold(key, []byte("data")) {
-			return s.skip()
-		}
-		if found || string(key) != "data" {
-			return false
-		}
-		found = true
-		s.ws()
-		if s.lit("null") {
-			return true
-		}
-		got := false
-		return s.object(func(k []byte) bool {
-			if string(k) != field {
-				return s.skip()
-			}
-			if got {
-				return false
-			}
-			got = true
-			s.ws()
-			if s.lit("null") {
-				return true
-			}
-			str, ok := s.str()
-			if !ok {
-				return false
-			}
-			v = str
-			return true
-		})
-	}) {
-		return nil, false
-	}
-	s.ws()
-	if s.i != len(s.b) {
-		return nil, false
-	}
-	return v, true
-}
-
-type scanner struct {
-	b []byte
-	i int
-}
-
-func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-func (s *scanner) lit(l string) bool {
-	if len(s.b)-s.i >= len(l) && string(s.b[s.i:s.i+len(l)]) == l {
-		s.i += len(l)
-		return true
-	}
-	return false
-}
-
-// str reads a string of printable ASCII without escapes. Anything else
-// (an escape, a control character, a byte of UTF-8 that encoding/json
-// might replace) is not for the fast path.
-func (s *scanner) str() ([]byte, bool) {
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
-		return nil, false
-	}
-	start := s.i + 1
-	for j := start; j < len(s.b); j++ {
-		switch c := s.b[j]; {
-		case c == '"':
-			s.i = j + 1
-			return s.b[start:j], true
-		case c == '\\' || c < 0x20 || c >= 0x80:
-			return nil, false
-		}
-	}
-	return nil, false
-}
-
-// object reads an object, calling member after each key and colon; member
-// reads the value.
-func (s *scanner) object(member func(key []byte) bool) bool {
-	s.ws()
-	if s.i >= len(s.b) || s.b[s.i] != '{' {
-		return false
-	}
-	s.i++
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
-		return true
-	}
-	for {
-		s.ws()
-		key, ok := s.str()
-		if !ok {
-			return false
-		}
-		s.ws()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return false
-		}
-		s.i++
-		if !member(key) {
-			return false
-		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// skip passes over any value (strings with escapes included).
-func (s *scanner) skip() bool {
-	s.ws()
-	if s.i >= len(s.b) {
-		return false
-	}
-	switch s.b[s.i] {
-	case '"':
-		for j := s.i + 1; j < len(s.b); j++ {
-			switch s.b[j] {
-			case '\\':
-				j++
-			case '"':
-				s.i = j + 1
-				return true
-			}
-		}
-		return false
-	case '{', '[':
-		depth := 0
-		for j := s.i; j < len(s.b); j++ {
-			switch s.b[j] {
-			case '"':
-				k := j + 1
-				for ; k < len(s.b) && s.b[k] != '"'; k++ {
-					if s.b[k] == '\\' {
-						k++
-					}
-				}
-				j = k
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					s.i = j + 1
-					return true
-				}
-			}
-		}
-		return false
-	}
-	start := s.i
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return s.i > start
-		}
-		s.i++
-	}
-	return s.i > start
+	return out.value(field), nil
 }
 
 // transitPayload builds Transit's JSON request: the fields of
