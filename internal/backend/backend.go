@@ -70,6 +70,10 @@ func (e Env) openLocal(l *config.Local) (keyring.Options, error) {
 	if err != nil {
 		return keyring.Options{}, err
 	}
+	aliases, err := local.OpenAliasStore(l.KeyDir, os.FileMode(l.FilePermissions))
+	if err != nil {
+		return keyring.Options{}, err
+	}
 	var sealer *local.AEADSealer
 	if l.MasterKey != "" {
 		pass := []byte(l.MasterKey)
@@ -83,6 +87,7 @@ func (e Env) openLocal(l *config.Local) (keyring.Options, error) {
 	}
 	return keyring.Options{
 		Store:    store,
+		Aliases:  aliases,
 		Sealer:   sealer,
 		Material: keyring.SealedMaterial{Rand: e.Rand},
 		Now:      e.Now,

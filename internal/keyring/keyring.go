@@ -40,6 +40,9 @@ type Options struct {
 	Store    Store
 	Sealer   Sealer
 	Material Material
+	// Aliases keeps the alias records (alias.go), sealed by Sealer too;
+	// nil: the backend keeps no aliases (kms.ErrNotImplemented).
+	Aliases Store
 	// Now is the clock.
 	Now func() time.Time
 	// CacheEntries and CacheTTL bound the cache; zero disables it.
@@ -66,9 +69,13 @@ type Keyring struct {
 	material Material
 	now      func() time.Time
 	cache    *cache.Cache[string, *openRecord]
-	health   func(context.Context) error
-	close    func() error
-	closed   sync.Once
+	aliases  Store
+	// aliasCache holds resolved aliases (data-key requests may name a key
+	// by alias: resolving must not cost a store round trip when warm).
+	aliasCache *cache.Cache[string, *cachedAlias]
+	health     func(context.Context) error
+	close      func() error
+	closed     sync.Once
 	// revalidate: see Options.Revalidate.
 	revalidate time.Duration
 
@@ -88,6 +95,8 @@ func New(o Options) *Keyring {
 		material:   o.Material,
 		now:        o.Now,
 		cache:      cache.New[string, *openRecord](o.CacheEntries, o.CacheTTL, o.Now, (*openRecord).wipe),
+		aliases:    o.Aliases,
+		aliasCache: cache.New[string, *cachedAlias](o.CacheEntries, o.CacheTTL, o.Now, nil),
 		health:     o.Health,
 		close:      o.Close,
 		revalidate: o.Revalidate,
@@ -347,7 +356,11 @@ func (k *Keyring) Destroy(ctx context.Context, id string, precondition func(kms.
 	if !k.material.InRecord() {
 		destroyMaterial = func() error { return k.material.Destroy(ctx, id, rec.MaterialState) }
 	}
-	return k.store.Delete(ctx, id, entry.Revision, destroyMaterial)
+	if err := k.store.Delete(ctx, id, entry.Revision, destroyMaterial); err != nil {
+		return err
+	}
+	k.deleteAliasesOf(ctx, id, rec.Metadata.Aliases)
+	return nil
 }
 
 // unopenable turns kms.ErrCorrupt from reading a record to destroy into a
@@ -549,8 +562,11 @@ func (k *Keyring) open(ctx context.Context, id string, sealed []byte) (Record, e
 	return decodeRecord(id, plain, k.material.InRecord())
 }
 
-// ClearCache drops and wipes every cached record.
-func (k *Keyring) ClearCache() { k.cache.Clear() }
+// ClearCache drops and wipes every cached record, and every cached alias.
+func (k *Keyring) ClearCache() {
+	k.cache.Clear()
+	k.aliasCache.Clear()
+}
 
 // CacheStats reports cache counters.
 func (k *Keyring) CacheStats() cache.Stats { return k.cache.Stats() }

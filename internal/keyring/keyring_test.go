@@ -22,11 +22,15 @@ func openLocal(t *testing.T, dir string, cacheEntries int) *keyring.Keyring {
 	if err != nil {
 		t.Fatal(err)
 	}
+	aliases, err := local.OpenAliasStore(filepath.Join(dir, "keys"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sealer, err := local.NewRootKeySealer(filepath.Join(dir, local.DefaultRootKeyFile), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kr := keyring.New(keyring.Options{Store: store, Sealer: sealer, Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: time.Now, CacheEntries: cacheEntries, CacheTTL: time.Minute})
+	kr := keyring.New(keyring.Options{Store: store, Aliases: aliases, Sealer: sealer, Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: time.Now, CacheEntries: cacheEntries, CacheTTL: time.Minute})
 	t.Cleanup(func() { kr.Close() })
 	return kr
 }
@@ -44,9 +48,9 @@ func TestConformanceLocal(t *testing.T) {
 
 func TestConformanceMemory(t *testing.T) {
 	kmstest.Run(t, func(t *testing.T) (kms.Engine, func() kms.Engine) {
-		store, sealer := keyringtest.NewMemStore(), keyringtest.NewGCMSealer()
+		store, aliases, sealer := keyringtest.NewMemStore(), keyringtest.NewMemStore(), keyringtest.NewGCMSealer()
 		open := func() kms.Engine {
-			return keyring.New(keyring.Options{Store: store, Sealer: sealer, Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute})
+			return keyring.New(keyring.Options{Store: store, Aliases: aliases, Sealer: sealer, Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute})
 		}
 		return open(), open
 	})

@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"time"
 
 	"github.com/keyward/keyward/internal/cache"
 )
@@ -42,6 +43,20 @@ type Engine interface {
 	Wrap(ctx context.Context, id string, version uint32, plaintext, aad []byte) ([]byte, error)
 	// Unwrap reverses Wrap; any mismatch is ErrInvalidCiphertext.
 	Unwrap(ctx context.Context, id string, version uint32, ciphertext, aad []byte) ([]byte, error)
+	// CreateAlias stores a new alias (ErrExists when its name is taken) and
+	// adds it to its key's list, if check allows the key as it is then;
+	// a missing key is ErrNotFound and leaves no alias behind.
+	CreateAlias(ctx context.Context, a Alias, check func(Metadata) error) error
+	// UpdateAlias points an existing alias at keyID (check allows the new
+	// key) and returns it and the key it named before.
+	UpdateAlias(ctx context.Context, name, keyID string, now time.Time, check func(Metadata) error) (Alias, string, error)
+	// DeleteAlias removes an alias and returns what it was.
+	DeleteAlias(ctx context.Context, name string) (Alias, error)
+	// ResolveAlias returns an alias (ErrAliasNotFound when there is none),
+	// from cache when warm: aliases are resolved on the hot path.
+	ResolveAlias(ctx context.Context, name string) (Alias, error)
+	// ListAliases returns aliases whose names are greater than after.
+	ListAliases(ctx context.Context, after string, limit int) (AliasPage, error)
 	// ClearCache drops (and wipes) every cached entry.
 	ClearCache()
 	// CacheStats reports the cache's counters.

@@ -2,6 +2,7 @@ package kms
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -59,10 +60,14 @@ type Metadata struct {
 	RotationDate       time.Time `json:"rotation_date,omitzero"`
 	RotationEnabled    bool      `json:"rotation_enabled,omitempty"`
 	RotationPeriodDays int       `json:"rotation_period_days,omitempty"`
+	// Aliases are the names of the aliases that point at the key, sorted
+	// (kept in the key's record; the alias records are the truth).
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // Clone returns a deep copy, so callers can change it without racing a cache.
 func (m Metadata) Clone() Metadata {
+	m.Aliases = slices.Clone(m.Aliases)
 	if m.Tags != nil {
 		tags := make(map[string]string, len(m.Tags))
 		for k, v := range m.Tags {

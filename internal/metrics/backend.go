@@ -22,9 +22,14 @@ const (
 	OpUnwrap   = "unwrap"
 	OpRotate   = "rotate"
 	OpHealth   = "health"
+	// OpAlias counts alias changes (create, update, delete); resolving and
+	// listing aliases have ops of their own.
+	OpAlias        = "alias"
+	OpResolveAlias = "resolve_alias"
+	OpListAliases  = "list_aliases"
 )
 
-var ops = [...]string{OpCreate, OpDescribe, OpList, OpUpdate, OpDestroy, OpWrap, OpUnwrap, OpRotate, OpHealth}
+var ops = [...]string{OpCreate, OpDescribe, OpList, OpUpdate, OpDestroy, OpWrap, OpUnwrap, OpRotate, OpHealth, OpAlias, OpResolveAlias, OpListAliases}
 
 const (
 	opCreate = iota
@@ -36,6 +41,9 @@ const (
 	opUnwrap
 	opRotate
 	opHealth
+	opAlias
+	opResolveAlias
+	opListAliases
 )
 
 // isFailure tells a backend failure from an answer. Not found, exists,
@@ -184,6 +192,43 @@ func (w *instrumented) Health(ctx context.Context) error {
 	err := w.e.Health(ctx)
 	w.observe(opHealth, start, err, nil)
 	return err
+}
+
+func (w *instrumented) CreateAlias(ctx context.Context, a kms.Alias, check func(kms.Metadata) error) error {
+	var own error
+	start := time.Now()
+	err := w.e.CreateAlias(ctx, a, func(m kms.Metadata) error { own = check(m); return own })
+	w.observe(opAlias, start, err, own)
+	return err
+}
+
+func (w *instrumented) UpdateAlias(ctx context.Context, name, keyID string, now time.Time, check func(kms.Metadata) error) (kms.Alias, string, error) {
+	var own error
+	start := time.Now()
+	a, old, err := w.e.UpdateAlias(ctx, name, keyID, now, func(m kms.Metadata) error { own = check(m); return own })
+	w.observe(opAlias, start, err, own)
+	return a, old, err
+}
+
+func (w *instrumented) DeleteAlias(ctx context.Context, name string) (kms.Alias, error) {
+	start := time.Now()
+	a, err := w.e.DeleteAlias(ctx, name)
+	w.observe(opAlias, start, err, nil)
+	return a, err
+}
+
+func (w *instrumented) ResolveAlias(ctx context.Context, name string) (kms.Alias, error) {
+	start := time.Now()
+	a, err := w.e.ResolveAlias(ctx, name)
+	w.observe(opResolveAlias, start, err, nil)
+	return a, err
+}
+
+func (w *instrumented) ListAliases(ctx context.Context, after string, limit int) (kms.AliasPage, error) {
+	start := time.Now()
+	p, err := w.e.ListAliases(ctx, after, limit)
+	w.observe(opListAliases, start, err, nil)
+	return p, err
 }
 
 func (w *instrumented) ClearCache() { w.e.ClearCache() }

@@ -336,9 +336,9 @@ func TestInstrumentBackendErrorsAndShapes(t *testing.T) {
 func TestInstrumentedBackendConformance(t *testing.T) {
 	m := New()
 	kmstest.Run(t, func(t *testing.T) (kms.Engine, func() kms.Engine) {
-		store, sealer := keyringtest.NewMemStore(), keyringtest.NewGCMSealer()
+		store, aliases, sealer := keyringtest.NewMemStore(), keyringtest.NewMemStore(), keyringtest.NewGCMSealer()
 		open := func() kms.Engine {
-			return InstrumentEngine(keyring.New(keyring.Options{Store: store, Sealer: sealer, Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute}), "local", m)
+			return InstrumentEngine(keyring.New(keyring.Options{Store: store, Aliases: aliases, Sealer: sealer, Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: time.Now, CacheEntries: 10, CacheTTL: time.Minute}), "local", m)
 		}
 		return open(), open
 	})

@@ -17,8 +17,38 @@ import (
 	"github.com/keyward/keyward/internal/kms"
 )
 
-// keySuffix ends the file name of every record: "<id>.key".
+// keySuffix ends the file name of every key record: "<id>.key".
 const keySuffix = ".key"
+
+// aliasSuffix ends the file name of every alias record, and AliasDir is
+// the subdirectory of the key directory that holds them.
+const (
+	aliasSuffix = ".alias"
+	AliasDir    = "aliases"
+)
+
+// maxAliasName is the longest alias store name (the alias name without
+// "alias/", '/' as '.'): with ".alias" it makes a file name of 255 bytes.
+const maxAliasName = 255 - len(aliasSuffix)
+
+// recordKind is what a FileStore keeps: key records or alias records.
+type recordKind struct {
+	suffix  string
+	maxName int
+}
+
+var (
+	keyRecords   = recordKind{keySuffix, 128}
+	aliasRecords = recordKind{aliasSuffix, maxAliasName}
+)
+
+// valid reports whether name is a safe file name stem for the kind: 1 to
+// maxName characters of [A-Za-z0-9._-], not "." or "..". No path
+// separator can pass, so a name can never address a file outside the
+// directory.
+func (k recordKind) valid(name string) bool {
+	return len(name) <= k.maxName && validStem(name)
+}
 
 // DefaultFilePerm is the mode of record files when OpenFileStore gets 0.
 const DefaultFilePerm os.FileMode = 0o600
@@ -28,8 +58,10 @@ const DefaultFilePerm os.FileMode = 0o600
 // separator can pass, so a name can never address a file outside the
 // directory. The kms layer validates ids itself; the store checks again
 // because it is the layer that turns a name into a path.
-func ValidName(name string) bool {
-	if len(name) == 0 || len(name) > 128 || name == "." || name == ".." {
+func ValidName(name string) bool { return keyRecords.valid(name) }
+
+func validStem(name string) bool {
+	if len(name) == 0 || name == "." || name == ".." {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
@@ -64,6 +96,7 @@ func validFilePerm(perm os.FileMode) bool {
 type FileStore struct {
 	dir  string
 	perm os.FileMode
+	kind recordKind
 }
 
 var _ keyring.Store = (*FileStore)(nil)
@@ -95,6 +128,17 @@ var _ keyring.Store = (*FileStore)(nil)
 // Temp files left by a crash (".tmp-<digits>", regular files) are removed;
 // nothing else is.
 func OpenFileStore(dir string, perm os.FileMode) (*FileStore, error) {
+	return openRecordStore(dir, perm, keyRecords)
+}
+
+// OpenAliasStore opens the alias records of the key directory keyDir: the
+// subdirectory AliasDir, created (and marked) when missing, under the same
+// rules as OpenFileStore.
+func OpenAliasStore(keyDir string, perm os.FileMode) (*FileStore, error) {
+	return openRecordStore(filepath.Join(keyDir, AliasDir), perm, aliasRecords)
+}
+
+func openRecordStore(dir string, perm os.FileMode, kind recordKind) (*FileStore, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("local: empty key directory: %w", kms.ErrInvalidRequest)
 	}
@@ -121,7 +165,7 @@ func OpenFileStore(dir string, perm os.FileMode) (*FileStore, error) {
 		return nil, fmt.Errorf("local: %v: %w", err, kms.ErrUnavailable)
 	}
 	if !created && !hasMarker(abs, entries) {
-		if foreign := foreignEntry(abs, entries); foreign != "" {
+		if foreign := foreignEntry(abs, entries, kind); foreign != "" {
 			return nil, fmt.Errorf("local: key_dir %s holds %q, which Keyward did not create; a key directory must be new, empty, or one Keyward made: %w",
 				abs, foreign, kms.ErrInvalidRequest)
 		}
@@ -139,7 +183,7 @@ func OpenFileStore(dir string, perm os.FileMode) (*FileStore, error) {
 			return nil, fmt.Errorf("local: removing stale temp file: %v: %w", err, kms.ErrUnavailable)
 		}
 	}
-	return &FileStore{dir: abs, perm: perm}, nil
+	return &FileStore{dir: abs, perm: perm, kind: kind}, nil
 }
 
 // MarkerFile marks a directory as a Keyward key directory. Its content is
@@ -170,14 +214,16 @@ func writeMarker(dir string) error {
 // (of this or an older release) would not hold, or "" when there is none:
 // record files that start with the record magic, the KDF parameter file,
 // and temp files.
-func foreignEntry(dir string, entries []os.DirEntry) string {
+func foreignEntry(dir string, entries []os.DirEntry, kind recordKind) string {
 	for _, e := range entries {
 		name := e.Name()
 		switch {
+		case kind == keyRecords && name == AliasDir && e.IsDir():
+			continue // checked when it is opened
 		case !e.Type().IsRegular():
 		case name == DefaultParamsFile, name == MarkerFile, isTempName(name):
 			continue
-		case strings.HasSuffix(name, keySuffix) && ValidName(strings.TrimSuffix(name, keySuffix)) && hasRecordMagic(filepath.Join(dir, name)):
+		case strings.HasSuffix(name, kind.suffix) && kind.valid(strings.TrimSuffix(name, kind.suffix)) && hasRecordMagic(filepath.Join(dir, name)):
 			continue
 		}
 		return name
@@ -237,13 +283,13 @@ func (s *FileStore) Dir() string { return s.dir }
 
 // path validates name and returns its record file path.
 func (s *FileStore) path(name string) (string, error) {
-	if !ValidName(name) {
+	if !s.kind.valid(name) {
 		if len(name) > 140 {
 			name = name[:140] + "..."
 		}
-		return "", fmt.Errorf("local: invalid key name %q: %w", name, kms.ErrInvalidRequest)
+		return "", fmt.Errorf("local: invalid record name %q: %w", name, kms.ErrInvalidRequest)
 	}
-	return filepath.Join(s.dir, name+keySuffix), nil
+	return filepath.Join(s.dir, name+s.kind.suffix), nil
 }
 
 func checkValue(value []byte) error {
@@ -436,8 +482,8 @@ func (s *FileStore) List(ctx context.Context, after string, limit int) ([]string
 	}
 	var names []string
 	for _, e := range entries {
-		id, ok := strings.CutSuffix(e.Name(), keySuffix)
-		if !ok || e.IsDir() || !ValidName(id) || id <= after {
+		id, ok := strings.CutSuffix(e.Name(), s.kind.suffix)
+		if !ok || e.IsDir() || !s.kind.valid(id) || id <= after {
 			continue
 		}
 		names = append(names, id)

@@ -161,16 +161,16 @@ func TestAppRoleMinimalPolicy(t *testing.T) {
 			t.Run("RenewalAndRelogin", func(t *testing.T) {
 				b := openT(t, appRoleConfig(s, c.typ, roleID, secretID, sub()), Options{})
 				cn := connOf(b)
-				if _, err := b.Create(ctx, testMeta("k")); err != nil {
+				if _, err := b.Create(ctx, testMeta("renew")); err != nil {
 					t.Fatal(err)
 				}
-				ct, err := b.Wrap(ctx, "k", 1, []byte("data key"), nil)
+				ct, err := b.Wrap(ctx, "renew", 1, []byte("data key"), nil)
 				if err != nil {
 					t.Fatal(err)
 				}
 				for end := time.Now().Add(8 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
 					b.ClearCache() // every round trips to Vault with the current token
-					if got, err := b.Unwrap(ctx, "k", 1, ct, nil); err != nil || string(got) != "data key" {
+					if got, err := b.Unwrap(ctx, "renew", 1, ct, nil); err != nil || string(got) != "data key" {
 						t.Fatalf("unwrap at %v: %v", time.Until(end), err)
 					}
 				}
@@ -184,7 +184,7 @@ func TestAppRoleMinimalPolicy(t *testing.T) {
 				before := cn.logins.Load()
 				mustDo(t, s, "POST", "/v1/auth/token/revoke", map[string]string{"token": cn.client.Token()}, nil)
 				b.ClearCache()
-				if _, err := b.Describe(ctx, "k"); err != nil {
+				if _, err := b.Describe(ctx, "renew"); err != nil {
 					t.Fatalf("after revocation: %v", err)
 				}
 				// (Usually the refused call logs in again; the maintenance

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/keyring"
 	"github.com/keyward/keyward/internal/kms"
 )
 
@@ -46,6 +47,9 @@ type kvStore struct {
 	prefix string
 	now    func() time.Time
 	log    *slog.Logger
+	// valid tells the names of the records kept (key ids, or alias store
+	// names) from anything else under the prefix.
+	valid func(string) bool
 }
 
 // tombstoneGrace: a younger tombstone is a removal still in progress on
@@ -53,14 +57,27 @@ type kvStore struct {
 const tombstoneGrace = time.Minute
 
 func newKVStore(c *conn, mount, prefix string, now func() time.Time, log *slog.Logger) *kvStore {
-	return &kvStore{c: c, mount: strings.Trim(mount, "/"), prefix: strings.Trim(prefix, "/"), now: now, log: log}
+	return &kvStore{c: c, mount: strings.Trim(mount, "/"), prefix: strings.Trim(prefix, "/"), now: now, log: log,
+		valid: func(name string) bool { return kms.ValidateKeyID(name) == nil }}
+}
+
+// aliasesFolder is the folder of the alias records under the prefix. A
+// key id cannot contain '/', so no key record is ever inside it (a key
+// named "aliases" and the folder "aliases/" are different KV paths).
+const aliasesFolder = "aliases"
+
+// newAliasKVStore keeps alias records under {prefix}/aliases.
+func newAliasKVStore(c *conn, mount, prefix string, now func() time.Time, log *slog.Logger) *kvStore {
+	s := newKVStore(c, mount, strings.Trim(prefix, "/")+"/"+aliasesFolder, now, log)
+	s.valid = keyring.ValidAliasStoreName
+	return s
 }
 
 // path is {mount}/{kind}/{prefix}/{name}. Names are key ids, which cannot
 // contain '/' or be "." or "..", so a name never leaves the prefix.
 func (s *kvStore) path(kind, name string) (string, error) {
-	if err := kms.ValidateKeyID(name); err != nil {
-		return "", err
+	if !s.valid(name) {
+		return "", fmt.Errorf("%w: invalid record name %q", kms.ErrInvalidRequest, name)
 	}
 	return s.dir(kind) + "/" + name, nil
 }
@@ -314,7 +331,7 @@ func (s *kvStore) list(ctx context.Context, after string, limit int) ([]string, 
 	}
 	names := out.Data.Keys[:0]
 	for _, k := range out.Data.Keys {
-		if k > after && kms.ValidateKeyID(k) == nil {
+		if k > after && s.valid(k) {
 			names = append(names, k)
 		}
 	}

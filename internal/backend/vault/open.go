@@ -92,6 +92,7 @@ func open(ctx context.Context, c *conn, cfg Config, o Options) (*Backend, error)
 	b := &Backend{conn: c, transit: cfg.Transit}
 	b.parts = keyring.Options{
 		Store:      kvRecords{kv: newKVStore(c, kvMount, cfg.KeyPathPrefix, o.Now, o.Log), transit: cfg.Transit},
+		Aliases:    kvRecords{kv: newAliasKVStore(c, kvMount, cfg.KeyPathPrefix, o.Now, o.Log)},
 		Sealer:     sealer,
 		Material:   material,
 		Now:        o.Now,

@@ -34,6 +34,8 @@ func Run(t *testing.T, open Open) {
 		{"Rotate", Rotate},
 		{"ConcurrentCreatesOneWinner", ConcurrentCreatesOneWinner},
 		{"ClearCacheKeepsData", ClearCacheKeepsData},
+		{"Aliases", Aliases},
+		{"AliasPaging", AliasPaging},
 	} {
 		t.Run(b.name, func(t *testing.T) { b.test(t, open) })
 	}
@@ -269,6 +271,106 @@ func ClearCacheKeepsData(t *testing.T, open Open) {
 	}
 	if err := e.Health(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Aliases: an alias names one key, survives a reopen, is listed on its
+// key, moves to another key, and goes with its key; a taken name, a
+// missing key and a refused key state leave nothing behind.
+func Aliases(t *testing.T, open Open) {
+	ctx := context.Background()
+	e, reopen := open(t)
+	e.Create(ctx, meta("a1"))
+	e.Create(ctx, meta("a2"))
+	now := created.Add(time.Hour)
+	al := kms.Alias{Name: "alias/team/app", KeyID: "a1", Created: now, Updated: now}
+	any := func(kms.Metadata) error { return nil }
+	if err := e.CreateAlias(ctx, al, any); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CreateAlias(ctx, kms.Alias{Name: "alias/team/app", KeyID: "a2", Created: now, Updated: now}, any); !errors.Is(err, kms.ErrExists) {
+		t.Fatalf("second create of a name: %v", err)
+	}
+	if err := e.CreateAlias(ctx, kms.Alias{Name: "alias/none", KeyID: "missing", Created: now, Updated: now}, any); !errors.Is(err, kms.ErrNotFound) {
+		t.Fatalf("alias of a missing key: %v", err)
+	}
+	refused := errors.New("state refused")
+	if err := e.CreateAlias(ctx, kms.Alias{Name: "alias/refused", KeyID: "a2", Created: now, Updated: now}, func(kms.Metadata) error { return refused }); !errors.Is(err, refused) {
+		t.Fatalf("alias refused by the check: %v", err)
+	}
+	for _, name := range []string{"alias/none", "alias/refused"} {
+		if _, err := e.ResolveAlias(ctx, name); !errors.Is(err, kms.ErrNotFound) {
+			t.Fatalf("%s left behind: %v", name, err)
+		}
+	}
+	r := reopen()
+	got, err := r.ResolveAlias(ctx, "alias/team/app")
+	if err != nil || got.KeyID != "a1" || !got.Created.Equal(now) {
+		t.Fatalf("resolve after reopen: %+v %v", got, err)
+	}
+	if m, _ := r.Describe(ctx, "a1"); fmt.Sprint(m.Aliases) != "[alias/team/app]" {
+		t.Fatalf("a1's aliases: %v", m.Aliases)
+	}
+	later := now.Add(time.Hour)
+	moved, old, err := e.UpdateAlias(ctx, "alias/team/app", "a2", later, any)
+	if err != nil || old != "a1" || moved.KeyID != "a2" || !moved.Updated.Equal(later) || !moved.Created.Equal(now) {
+		t.Fatalf("update: %+v %q %v", moved, old, err)
+	}
+	if _, _, err := e.UpdateAlias(ctx, "alias/nope", "a2", later, any); !errors.Is(err, kms.ErrNotFound) {
+		t.Fatalf("update of a missing alias: %v", err)
+	}
+	r = reopen()
+	if got, _ := r.ResolveAlias(ctx, "alias/team/app"); got.KeyID != "a2" {
+		t.Fatalf("resolve after update: %+v", got)
+	}
+	m1, _ := r.Describe(ctx, "a1")
+	m2, _ := r.Describe(ctx, "a2")
+	if len(m1.Aliases) != 0 || fmt.Sprint(m2.Aliases) != "[alias/team/app]" {
+		t.Fatalf("aliases after the move: a1 %v, a2 %v", m1.Aliases, m2.Aliases)
+	}
+	e.CreateAlias(ctx, kms.Alias{Name: "alias/second", KeyID: "a2", Created: now, Updated: now}, any)
+	if deleted, err := e.DeleteAlias(ctx, "alias/second"); err != nil || deleted.KeyID != "a2" {
+		t.Fatalf("delete: %+v %v", deleted, err)
+	}
+	if _, err := e.DeleteAlias(ctx, "alias/second"); !errors.Is(err, kms.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if err := e.Destroy(ctx, "a2", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reopen().ResolveAlias(ctx, "alias/team/app"); !errors.Is(err, kms.ErrNotFound) {
+		t.Fatalf("alias of a destroyed key: %v", err)
+	}
+}
+
+// AliasPaging: aliases are listed in name order, page after page.
+func AliasPaging(t *testing.T, open Open) {
+	ctx := context.Background()
+	e, _ := open(t)
+	e.Create(ctx, meta("k"))
+	names := []string{"alias/a", "alias/a-b", "alias/a/b", "alias/a_b", "alias/b", "alias/z/y/x"}
+	for _, n := range names {
+		if err := e.CreateAlias(ctx, kms.Alias{Name: n, KeyID: "k", Created: created, Updated: created}, func(kms.Metadata) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	after := ""
+	for {
+		page, err := e.ListAliases(ctx, after, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range page.Aliases {
+			got = append(got, a.Name)
+		}
+		if !page.More {
+			break
+		}
+		after = page.Last
+	}
+	if fmt.Sprint(got) != fmt.Sprint(names) {
+		t.Fatalf("listed %v, want %v", got, names)
 	}
 }
 
