@@ -42,6 +42,8 @@ type KeyMetadata struct {
 	KeyVersion   uint32            `json:"key_version"`
 	RotationDate *time.Time        `json:"rotation_date"`
 	Tags         map[string]string `json:"tags"`
+	// Aliases are the names of the key's aliases ("alias/...").
+	Aliases []string `json:"aliases"`
 }
 
 // CreateKeyRequest is the body of CreateKey. Every field is optional.

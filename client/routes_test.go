@@ -47,6 +47,10 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 	k := "k"
 	calls := []func() error{
 		func() error { _, err := c.Configure(ctx, ConfigureRequest{BackendType: new("local")}); return err },
+		func() error { _, err := c.CreateAlias(ctx, "alias/a", k); return err },
+		func() error { _, err := c.UpdateAlias(ctx, "alias/a", k); return err },
+		func() error { _, err := c.DeleteAlias(ctx, "alias/a"); return err },
+		func() error { _, err := c.ListAliases(ctx, ListAliasesRequest{}); return err },
 		func() error { _, err := c.Reconfigure(ctx, ConfigureRequest{}); return err },
 		func() error { _, err := c.Start(ctx, StartRequest{}); return err },
 		func() error { _, err := c.Stop(ctx); return err },

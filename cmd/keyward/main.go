@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 
 	"github.com/keyward/keyward/internal/cli"
 )
@@ -39,13 +40,14 @@ func main() {
 			fmt.Fprintln(os.Stderr, "keyward:", err)
 			os.Exit(1)
 		}
-	case "kms", "key", "datakey", "encrypt", "decrypt", "re-encrypt", "alias", "completion":
-		os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 	case "version", "--version", "-v":
 		fmt.Printf("keyward %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "--help", "-h":
 		usage()
 	default:
+		if slices.Contains(cli.Nouns, os.Args[1]) {
+			os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+		}
 		fmt.Fprintf(os.Stderr, "keyward: unknown command %q\n", os.Args[1])
 		usage()
 		os.Exit(2)

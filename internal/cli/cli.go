@@ -40,11 +40,12 @@ const (
 )
 
 // Nouns are the first words of the command lines that Main handles.
-var Nouns = []string{"kms", "key", "datakey", "encrypt", "decrypt", "re-encrypt", "alias", "completion"}
+var Nouns = []string{"kms", "key", "key-alias", "datakey", "encrypt", "decrypt", "re-encrypt", "alias", "completion"}
 
 var nounSummaries = map[string]string{
 	"kms":        "the KMS service: configure it, start and stop it, see its status",
 	"key":        "master keys: create, list, describe, schedule deletion, enable, disable, rotate, tag",
+	"key-alias":  "aliases of master keys (alias/NAME): create, list, update, delete",
 	"datakey":    "data keys for envelope encryption",
 	"encrypt":    "encrypt a small secret (at most 4096 bytes) under a master key",
 	"decrypt":    "decrypt a blob made by encrypt",
@@ -72,7 +73,7 @@ func (c *command) name() string { return strings.TrimSpace(c.noun + " " + c.verb
 var commands []*command
 
 func init() {
-	commands = slices.Concat(kmsCommands(), keyCommands(), dataCommands(), aliasCommands(), completionCommands())
+	commands = slices.Concat(kmsCommands(), keyCommands(), keyAliasCommands(), dataCommands(), aliasCommands(), completionCommands())
 }
 
 func commandsOf(noun string) []*command {

@@ -118,7 +118,8 @@ func TestCompletionScripts(t *testing.T) {
 		words []string
 		want  string
 	}{
-		{[]string{"keyward", "ke"}, "key"},
+		{[]string{"keyward", "ke"}, "key key-alias"},
+		{[]string{"keyward", "key-alias", "up"}, "update"},
 		{[]string{"keyward", "key", "cr"}, "create"},
 		{[]string{"keyward", "--alias", "x", "kms", "st"}, "start stop status"},
 		{[]string{"keyward", "datakey", "generate", "--sh"}, "--show-plaintext"},

@@ -150,7 +150,11 @@ func keyFields(m *client.KeyMetadata) []field {
 	if m.DeletionDate != nil {
 		fs = append(fs, field{"Deletion date", fmtTime(*m.DeletionDate)})
 	}
-	return append(fs, field{"Tags", fmtTags(m.Tags)})
+	fs = append(fs, field{"Tags", fmtTags(m.Tags)})
+	if len(m.Aliases) > 0 {
+		fs = append(fs, field{"Aliases", sanitize(strings.Join(m.Aliases, ", "))})
+	}
+	return fs
 }
 
 // printKey prints a key's metadata: a vertical table, or JSON.

@@ -54,7 +54,10 @@ func (s *Server) generateDataKey(c *call) error {
 	if err != nil {
 		return err
 	}
-	keyID := c.keyOrDefault(first(req.KeyID, req.KeyIDAWS))
+	keyID, err := c.resolveKey(c.keyOrDefault(first(req.KeyID, req.KeyIDAWS)))
+	if err != nil {
+		return err
+	}
 	if err := c.authorize(keyID); err != nil {
 		return err
 	}
@@ -77,7 +80,10 @@ func (s *Server) generateDataKeyWithoutPlaintext(c *call) error {
 	if err != nil {
 		return err
 	}
-	keyID := c.keyOrDefault(first(req.KeyID, req.KeyIDAWS))
+	keyID, err := c.resolveKey(c.keyOrDefault(first(req.KeyID, req.KeyIDAWS)))
+	if err != nil {
+		return err
+	}
 	if err := c.authorize(keyID); err != nil {
 		return err
 	}
@@ -112,7 +118,10 @@ func (s *Server) encrypt(c *call) error {
 	if err != nil {
 		return err
 	}
-	keyID := c.keyOrDefault(first(req.KeyID, req.KeyIDAWS))
+	keyID, err := c.resolveKey(c.keyOrDefault(first(req.KeyID, req.KeyIDAWS)))
+	if err != nil {
+		return err
+	}
 	if err := c.authorize(keyID); err != nil {
 		return err
 	}
@@ -145,7 +154,11 @@ func (s *Server) decrypt(c *call) error {
 	if err := c.authorize(blobKeyID(blob)); err != nil {
 		return err
 	}
-	id, plaintext, err := c.svc.Decrypt(c.ctx, blob, contextOf(req.Context, req.ContextAWS), first(req.KeyID, req.KeyIDAWS))
+	want, err := c.resolveKey(first(req.KeyID, req.KeyIDAWS))
+	if err != nil {
+		return err
+	}
+	id, plaintext, err := c.svc.Decrypt(c.ctx, blob, contextOf(req.Context, req.ContextAWS), want)
 	if err != nil {
 		return err
 	}
@@ -185,15 +198,24 @@ func (s *Server) reEncrypt(c *call) error {
 	if err != nil {
 		return err
 	}
-	dst := c.keyOrDefault(first(req.DestKeyID, req.DestKeyIDAWS))
+	dst, err := c.resolveKey(c.keyOrDefault(first(req.DestKeyID, req.DestKeyIDAWS)))
+	if err != nil {
+		return err
+	}
 	if err := c.authorizeAs("kms:ReEncryptFrom", blobKeyID(blob)); err != nil {
 		return err
 	}
 	if err := c.authorizeAs("kms:ReEncryptTo", dst); err != nil {
 		return err
 	}
-	id, out, err := c.svc.ReEncrypt(c.ctx, blob, contextOf(req.SourceCtx, req.SourceCtxAWS), first(req.SourceKeyID, req.SourceKeyAWS),
-		first(req.DestKeyID, req.DestKeyIDAWS), contextOf(req.DestCtx, req.DestCtxAWS))
+	src, err := c.resolveKey(first(req.SourceKeyID, req.SourceKeyAWS))
+	if err != nil {
+		return err
+	}
+	if first(req.DestKeyID, req.DestKeyIDAWS) == "" {
+		dst = "" // the service reports the missing destination
+	}
+	id, out, err := c.svc.ReEncrypt(c.ctx, blob, contextOf(req.SourceCtx, req.SourceCtxAWS), src, dst, contextOf(req.DestCtx, req.DestCtxAWS))
 	if err != nil {
 		return err
 	}

@@ -12,13 +12,13 @@ import (
 	"github.com/keyward/keyward/internal/kms"
 )
 
-// policyAuthorizer allows exactly the listed actions, optionally on one
-// resource, and records what it was asked.
+// policyAuthorizer allows exactly the listed actions, optionally on the
+// listed resources only, and records what it was asked.
 type policyAuthorizer struct {
-	actions  []string
-	resource string
-	mu       sync.Mutex
-	asked    []string
+	actions   []string
+	resources []string
+	mu        sync.Mutex
+	asked     []string
 }
 
 func (p *policyAuthorizer) AllowedOnKey(_, action, keyID string) bool {
@@ -26,10 +26,18 @@ func (p *policyAuthorizer) AllowedOnKey(_, action, keyID string) bool {
 	if keyID != "" {
 		resource = "arn:aws:kms:::key/" + keyID
 	}
+	return p.allowed(action, resource)
+}
+
+func (p *policyAuthorizer) AllowedOnAlias(_, action, name string) bool {
+	return p.allowed(action, "arn:aws:kms:::"+name)
+}
+
+func (p *policyAuthorizer) allowed(action, resource string) bool {
 	p.mu.Lock()
 	p.asked = append(p.asked, action+" "+resource)
 	p.mu.Unlock()
-	return slices.Contains(p.actions, action) && (p.resource == "" || resource == p.resource)
+	return slices.Contains(p.actions, action) && (p.resources == nil || slices.Contains(p.resources, resource))
 }
 
 // sampleRequests holds a well-formed request for every route, acting on key
@@ -74,6 +82,10 @@ func sampleRequests(t *testing.T, s *Server) map[string]struct{ path, body strin
 		"GET /kms/key/status":                           {"/kms/key/status?keyId=k1", ``},
 		"GET /kms/list-keys":                            {"/kms/list-keys", ``},
 		"GET /metrics":                                  {"/metrics", ``},
+		"GET /kms/aliases":                              {"/kms/aliases", ``},
+		"POST /kms/aliases":                             {"/kms/aliases", `{"alias_name":"alias/a2","target_key_id":"k1"}`},
+		"POST /kms/aliases/update":                      {"/kms/aliases/update", `{"alias_name":"alias/a1","target_key_id":"k1"}`},
+		"DELETE /kms/aliases":                           {"/kms/aliases", `{"alias_name":"alias/a1"}`},
 	}
 }
 
@@ -109,16 +121,17 @@ func TestEveryRouteIsGated(t *testing.T) {
 				t.Fatalf("without permission: %d %s", code, body)
 			}
 
-			resource := "*"
+			resources := []string{"*"}
 			if rt.keyScoped {
-				resource = "arn:aws:kms:::key/k1"
+				// The key, and the alias the alias routes name.
+				resources = []string{"arn:aws:kms:::key/k1", "arn:aws:kms:::alias/a1", "arn:aws:kms:::alias/a2"}
 			}
 			actions := append([]string{rt.action}, rt.alsoActions...)
-			only := &policyAuthorizer{actions: actions, resource: resource}
+			only := &policyAuthorizer{actions: actions, resources: resources}
 			srv = newTestServerWith(t, true, only)
 			seedKey(t, srv)
 			if code, body := send(srv); code == 403 {
-				t.Fatalf("with %s on %s: 403 %s (asked %v)", actions, resource, body, only.asked)
+				t.Fatalf("with %s on %s: 403 %s (asked %v)", actions, resources, body, only.asked)
 			}
 			for _, a := range only.asked {
 				name, _, _ := strings.Cut(a, " ")
@@ -130,7 +143,7 @@ func TestEveryRouteIsGated(t *testing.T) {
 			// route is refused.
 			for i := range actions {
 				fewer := slices.Delete(slices.Clone(actions), i, i+1)
-				srv = newTestServerWith(t, true, &policyAuthorizer{actions: fewer, resource: resource})
+				srv = newTestServerWith(t, true, &policyAuthorizer{actions: fewer, resources: resources})
 				seedKey(t, srv)
 				if code, body := send(srv); code != 403 {
 					t.Fatalf("without %s: %d %s", actions[i], code, body)
@@ -138,7 +151,7 @@ func TestEveryRouteIsGated(t *testing.T) {
 			}
 			// The wrong key is refused for key-scoped routes.
 			if rt.keyScoped {
-				other := &policyAuthorizer{actions: actions, resource: "arn:aws:kms:::key/k2"}
+				other := &policyAuthorizer{actions: actions, resources: []string{"arn:aws:kms:::key/k2", "arn:aws:kms:::alias/a1", "arn:aws:kms:::alias/a2"}}
 				srv = newTestServerWith(t, true, other)
 				seedKey(t, srv)
 				if code, body := send(srv); code != 403 {
@@ -159,6 +172,9 @@ func seedKey(t *testing.T, s *Server) {
 	}
 	defer release()
 	if _, err := svc.CreateKey(t.Context(), kms.CreateKeyInput{KeyID: "k1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateAlias(t.Context(), "alias/a1", "k1"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -157,7 +157,10 @@ func (s *Server) listKeys(c *call) error {
 }
 
 func (s *Server) describeKey(c *call) error {
-	id := c.r.PathValue("key_id")
+	id, err := c.resolveKey(c.r.PathValue("key_id"))
+	if err != nil {
+		return err
+	}
 	if err := c.authorize(id); err != nil {
 		return err
 	}

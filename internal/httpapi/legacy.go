@@ -86,6 +86,10 @@ func (s *Server) legacyDescribeKey(c *call) error {
 	if id == "" {
 		return errMissing("keyId")
 	}
+	id, err := c.resolveKey(id)
+	if err != nil {
+		return err
+	}
 	if err := c.authorize(id); err != nil {
 		return err
 	}

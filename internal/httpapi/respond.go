@@ -98,6 +98,7 @@ type keyMetadata struct {
 	KeyVersion         uint32            `json:"key_version"`
 	RotationDate       *string           `json:"rotation_date"`
 	Tags               map[string]string `json:"tags"`
+	Aliases            []string          `json:"aliases"`
 }
 
 // keyMetadata renders m; the service knows when rotation is next due.
@@ -108,9 +109,12 @@ func (c *call) keyMetadata(m kms.Metadata) *keyMetadata {
 }
 
 func toKeyMetadata(m kms.Metadata) *keyMetadata {
-	tags := m.Tags
+	tags, aliases := m.Tags, m.Aliases
 	if tags == nil {
 		tags = map[string]string{}
+	}
+	if aliases == nil {
+		aliases = []string{}
 	}
 	return &keyMetadata{
 		KeyID:              m.ID,
@@ -124,6 +128,7 @@ func toKeyMetadata(m kms.Metadata) *keyMetadata {
 		RotationPeriodDays: m.RotationPeriodDays,
 		KeyVersion:         m.Version,
 		RotationDate:       optionalTimestamp(m.RotationDate),
+		Aliases:            aliases,
 		Tags:               tags,
 	}
 }

@@ -48,6 +48,9 @@ type Authorizer interface {
 	// keyID (resource arn:aws:kms:::key/<keyID>), or on the key-less
 	// resource "*" when keyID is empty.
 	AllowedOnKey(accessKey, action, keyID string) bool
+	// AllowedOnAlias reports whether accessKey may do action on the alias
+	// name ("alias/<name>"; resource arn:aws:kms:::alias/<name>).
+	AllowedOnAlias(accessKey, action, name string) bool
 }
 
 // Options wire a Server.
@@ -161,6 +164,22 @@ func (c *call) authorizeAs(action string, keyIDs ...string) error {
 	return nil
 }
 
+// resolveKey turns a key reference into the key id to authorize on: a key
+// id as it is, an alias ("alias/<name>") into its key. A caller learns
+// nothing from a missing alias unless it may use the route's action on
+// every key (then it gets 404; anyone else 403, as for a key it may not
+// use). It runs before authorization, on the pending service.
+func (c *call) resolveKey(ref string) (string, error) {
+	if !kms.IsAlias(ref) {
+		return ref, nil
+	}
+	id, err := c.pending.ResolveKey(c.ctx, ref)
+	if errors.Is(err, kms.ErrNotFound) && !c.srv.opts.Authorizer.AllowedOnKey(c.accessKey, c.route.action, "") {
+		return "", errAccessDenied
+	}
+	return id, err
+}
+
 // mayDescribe reports whether the caller may see a key's metadata: a
 // listing shows a key the caller may not describe by its id alone (SPEC.md
 // section 3), so ListKeys cannot be used to read what DescribeKey denies.
@@ -183,6 +202,7 @@ func New(o Options) *Server {
 	s.routes = append(s.routes, s.keyLifecycleRoutes()...)
 	s.routes = append(s.routes, s.dataKeyRoutes()...)
 	s.routes = append(s.routes, s.legacyRoutes()...)
+	s.routes = append(s.routes, s.aliasRoutes()...)
 	if o.MetricsAuth {
 		s.routes = append(s.routes, &route{method: "GET", path: "/metrics", absolute: true, action: "kms:ServiceControl", timeout: 10 * time.Second, handle: s.metrics})
 	} else {

@@ -79,14 +79,21 @@ import (
 	"time"
 )
 
-// KeyARNPrefix starts every key resource.
-const KeyARNPrefix = "arn:aws:kms:::key/"
+// KeyARNPrefix starts every key resource; AliasARNPrefix every alias
+// resource (followed by the alias name without "alias/").
+const (
+	KeyARNPrefix   = "arn:aws:kms:::key/"
+	AliasARNPrefix = "arn:aws:kms:::alias/"
+)
 
 // NoKey is the resource of routes that act on no key.
 const NoKey = "*"
 
 // KeyResource is the resource a route acting on keyID is authorized on.
 func KeyResource(keyID string) string { return KeyARNPrefix + keyID }
+
+// AliasResource is the resource of the alias name ("alias/<name>").
+func AliasResource(name string) string { return "arn:aws:kms:::" + name }
 
 // Size caps: an IAM file or secret file bigger than this is a mistake
 // (and reading /dev/zero must not exhaust memory).
@@ -153,6 +160,14 @@ func (s *Store) AllowedOnKey(accessKey, action, keyID string) bool {
 		resource = KeyResource(keyID)
 	}
 	return s.snap.Load().Allowed(accessKey, action, resource)
+}
+
+// AllowedOnAlias is Allowed on AliasResource(name).
+func (s *Store) AllowedOnAlias(accessKey, action, name string) bool {
+	if s.isRoot(accessKey) {
+		return true
+	}
+	return s.snap.Load().Allowed(accessKey, action, AliasResource(name))
 }
 
 func (s *Store) isRoot(accessKey string) bool {

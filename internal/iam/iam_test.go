@@ -77,9 +77,10 @@ func TestPolicyMatrix(t *testing.T) {
 	resources := []string{KeyResource("app-1"), KeyResource("other"), NoKey}
 	// expect[user][resource index] is the set of allowed actions.
 	keyUser := set("Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "DescribeKey")
-	auditor := set("DescribeKey", "ListKeys")
+	auditor := set("DescribeKey", "ListKeys", "ListAliases")
 	keyAdm := set("CreateKey", "DescribeKey", "ListKeys", "EnableKey", "DisableKey", "RotateKey",
-		"DeleteKey", "UpdateKeyDescription", "TagResource", "UntagResource")
+		"DeleteKey", "UpdateKeyDescription", "TagResource", "UntagResource",
+		"CreateAlias", "UpdateAlias", "DeleteAlias", "ListAliases")
 	ops := set("GenerateDataKey", "Decrypt")
 	none := set()
 	expect := map[string][3]map[string]bool{
@@ -108,9 +109,9 @@ func TestPolicyMatrix(t *testing.T) {
 			}
 		}
 	}
-	// 20 actions x 3 resources x (root + console) + the rest: guards
+	// 24 actions x 3 resources x (root + console) + the rest: guards
 	// against a matrix that trivially passes.
-	if want := 20*3*2 + 6*3 + 2*3 + 10*3 + 2 + 20*2; allowedCount != want {
+	if want := 24*3*2 + 6*3 + 3*3 + 14*3 + 2 + 24*2; allowedCount != want {
 		t.Errorf("allowed %d decisions, want %d", allowedCount, want)
 	}
 	// Unknown actions are denied to everyone but root.

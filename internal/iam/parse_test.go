@@ -94,13 +94,13 @@ func TestValidationErrors(t *testing.T) {
 		{"legacy admin action", policyDoc(`{"Effect": "Allow", "Action": "admin:KMSCreateKey", "Resource": "*"}`), `only "kms:" actions`},
 		{"missing resource", policyDoc(`{"Effect": "Allow", "Action": "kms:*"}`), "missing Resource"},
 		{"empty resource list", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": []}`), "empty Resource list"},
-		{"rustfs every-key form", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:::*"}`), `resource "arn:aws:kms:::*": must be "*" or`},
-		{"regional ARN", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:us-east-1:123456789012:key/k"}`), "must be \"*\" or"},
-		{"alias ARN", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:::alias/a"}`), "must be \"*\" or"},
-		{"s3 ARN", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:s3:::bucket"}`), "must be \"*\" or"},
-		{"empty key id", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:::key/"}`), "names no key"},
+		{"rustfs every-key form", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:::*"}`), `resource "arn:aws:kms:::*": must be "*", `},
+		{"regional ARN", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:us-east-1:123456789012:key/k"}`), "must be \"*\", "},
+		{"alias ARN with a dot", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:::alias/a.b"}`), "alias names only hold"},
+		{"s3 ARN", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:s3:::bucket"}`), "must be \"*\", "},
+		{"empty key id", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:::key/"}`), "names nothing"},
 		{"impossible key id", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:::key/a/b"}`), "key ids only hold"},
-		{"uppercase ARN", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "ARN:AWS:KMS:::key/a"}`), "must be \"*\" or"},
+		{"uppercase ARN", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "ARN:AWS:KMS:::key/a"}`), "must be \"*\", "},
 	}
 	getenv := func(k string) string {
 		return map[string]string{"SHORT": "1234567"}[k]

@@ -29,12 +29,16 @@ var knownActions = [...]string{
 	"kms:ReEncryptTo",
 	"kms:Backup",
 	"kms:Restore",
+	"kms:CreateAlias",
+	"kms:UpdateAlias",
+	"kms:DeleteAlias",
+	"kms:ListAliases",
 }
 
 const numActions = len(knownActions)
 
 // actionSet holds one bit per known action.
-type actionSet uint32
+type actionSet uint64
 
 var (
 	actionIndex  = map[string]int{} // canonical spelling -> bit
@@ -119,7 +123,7 @@ type resPattern struct {
 	every bool
 }
 
-// keyIDPatternChars reports whether c may appear in the key id part of a
+// keyIDPatternChar reports whether c may appear in the key id part of a
 // resource pattern: the key id alphabet (kms.ValidateKeyID) plus the two
 // wildcards. A pattern with any other byte could never match a key.
 func keyIDPatternChar(c byte) bool {
@@ -127,32 +131,45 @@ func keyIDPatternChar(c byte) bool {
 		c == '.' || c == '_' || c == '-' || c == '*' || c == '?'
 }
 
+// aliasPatternChar is the same for the name part of an alias pattern:
+// the alias alphabet (kms.ValidateAliasName) plus the two wildcards.
+func aliasPatternChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '/' || c == '_' || c == '-' || c == '*' || c == '?'
+}
+
 // compileResource validates and precompiles one Resource entry.
 func compileResource(r string) (resPattern, error) {
 	if r == NoKey {
 		return resPattern{kind: patAny, every: true}, nil
 	}
-	id, ok := strings.CutPrefix(r, KeyARNPrefix)
-	if !ok {
-		return resPattern{}, fmt.Errorf("resource %q: must be \"*\" or %q followed by a key id pattern (for every key use \"*\" or %q)",
-			r, KeyARNPrefix, KeyARNPrefix+"*")
+	prefix, rest, chars, what := KeyARNPrefix, "", keyIDPatternChar, "key ids only hold A-Z a-z 0-9 . _ - (wildcards * and ?)"
+	if id, ok := strings.CutPrefix(r, KeyARNPrefix); ok {
+		rest = id
+	} else if name, ok := strings.CutPrefix(r, AliasARNPrefix); ok {
+		prefix, rest, chars, what = AliasARNPrefix, name, aliasPatternChar, "alias names only hold A-Z a-z 0-9 / _ - (wildcards * and ?)"
+	} else {
+		return resPattern{}, fmt.Errorf("resource %q: must be \"*\", %q followed by a key id pattern, or %q followed by an alias name pattern (for every key use \"*\" or %q)",
+			r, KeyARNPrefix, AliasARNPrefix, KeyARNPrefix+"*")
 	}
-	if id == "" {
-		return resPattern{}, fmt.Errorf("resource %q: names no key", r)
+	if rest == "" {
+		return resPattern{}, fmt.Errorf("resource %q: names nothing", r)
 	}
-	for i := 0; i < len(id); i++ {
-		if !keyIDPatternChar(id[i]) {
-			return resPattern{}, fmt.Errorf("resource %q: key ids only hold A-Z a-z 0-9 . _ - (wildcards * and ?)", r)
+	for i := 0; i < len(rest); i++ {
+		if !chars(rest[i]) {
+			return resPattern{}, fmt.Errorf("resource %q: %s", r, what)
 		}
 	}
-	if strings.Trim(id, "*") == "" {
-		return resPattern{kind: patPrefix, lit: KeyARNPrefix, every: true}, nil
+	if strings.Trim(rest, "*") == "" {
+		// Every key (which also covers the key-less resource), or every
+		// alias (which does not).
+		return resPattern{kind: patPrefix, lit: prefix, every: prefix == KeyARNPrefix}, nil
 	}
-	star := strings.IndexByte(id, '*')
+	star := strings.IndexByte(rest, '*')
 	switch {
-	case !strings.ContainsAny(id, "*?"):
+	case !strings.ContainsAny(rest, "*?"):
 		return resPattern{kind: patExact, lit: r}, nil
-	case star == len(id)-1 && !strings.ContainsRune(id, '?'):
+	case star == len(rest)-1 && !strings.ContainsRune(rest, '?'):
 		return resPattern{kind: patPrefix, lit: r[:len(r)-1]}, nil
 	default:
 		return resPattern{kind: patGlob, lit: r}, nil
@@ -285,11 +302,12 @@ var builtins = map[string][]statement{}
 func init() {
 	canned := map[string][]string{
 		"KMSKeyUser":   {"kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey"},
-		"KMSAuditor":   {"kms:DescribeKey", "kms:ListKeys"},
+		"KMSAuditor":   {"kms:DescribeKey", "kms:ListKeys", "kms:ListAliases"},
 		"consoleAdmin": {"kms:*"},
 		"KMSKeyAdministrator": {"kms:CreateKey", "kms:DescribeKey", "kms:ListKeys", "kms:EnableKey",
 			"kms:DisableKey", "kms:RotateKey", "kms:DeleteKey", "kms:UpdateKeyDescription",
-			"kms:TagResource", "kms:UntagResource"},
+			"kms:TagResource", "kms:UntagResource",
+			"kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:ListAliases"},
 	}
 	for name, acts := range canned {
 		var set actionSet
