@@ -130,9 +130,12 @@ func TestAppRoleMinimalPolicy(t *testing.T) {
 
 			t.Run("ReuseAfterInterruptedDestroy", func(t *testing.T) {
 				prefix := sub()
-				b := openT(t, appRoleConfig(s, c.typ, roleID, secretID, prefix), Options{})
+				clk := newClock()
+				cfg := appRoleConfig(s, c.typ, roleID, secretID, prefix)
+				b := openT(t, cfg, Options{Now: clk.Now})
 				b.Create(ctx, testMeta("t"))
-				mustDo(t, s, "POST", "/v1/secret/data/"+prefix+"/t", map[string]any{"data": map[string]any{"format": 1, "tombstone": "2000-01-01T00:00:00Z"}}, nil)
+				interruptedDestroy(t, s, cfg, Options{Now: clk.Now}, "t")
+				clk.Advance(2 * tombstoneGrace)
 				if c.typ == config.BackendVaultTransit { // its Transit key is left for an operator to remove
 					mustDo(t, s, "POST", "/v1/transit/keys/t/config", map[string]any{"deletion_allowed": true}, nil)
 					mustDo(t, s, "DELETE", "/v1/transit/keys/t", nil, nil)

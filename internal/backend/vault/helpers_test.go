@@ -164,3 +164,32 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
+
+// interruptedDestroy destroys key id through a proxy that lets the
+// tombstone be written and then fails every later write of the key's KV
+// record and of its Transit key (the purge, the restore, deletion_allowed):
+// what a node that dies in the middle of a destruction leaves behind, a
+// tombstone of Keyward's own (and, on vault-transit, the Transit key).
+func interruptedDestroy(t *testing.T, s *vaulttest.Server, cfg Config, o Options, id string) {
+	t.Helper()
+	p := newProxy(t, s.Addr)
+	pcfg := cfg
+	pcfg.Address = p.URL
+	b := openT(t, pcfg, o)
+	data := "/v1/" + cfg.KVMount + "/data/" + cfg.KeyPathPrefix + "/" + id
+	meta := "/v1/" + cfg.KVMount + "/metadata/" + cfg.KeyPathPrefix + "/" + id
+	key := "/v1/" + cfg.MountPath + "/keys/" + id
+	var writes atomic.Int64
+	p.setFail(func(w http.ResponseWriter, r *http.Request) bool {
+		fail := r.URL.Path == data && r.Method != http.MethodGet && writes.Add(1) > 1 ||
+			r.URL.Path == meta && r.Method == http.MethodDelete ||
+			strings.HasPrefix(r.URL.Path, key) && r.Method != http.MethodGet
+		if fail {
+			http.Error(w, `{"errors":["injected"]}`, http.StatusInternalServerError)
+		}
+		return fail
+	})
+	if err := b.Destroy(context.Background(), id, nil); err == nil {
+		t.Fatalf("the interrupted destruction of %q succeeded", id)
+	}
+}

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,14 +51,17 @@ type kvStore struct {
 	// valid tells the names of the records kept (key ids, or alias store
 	// names) from anything else under the prefix.
 	valid func(string) bool
+	// sealer seals tombstones, so that only a tombstone Keyward wrote lets
+	// a later Create take the path over (and destroy its old versions).
+	sealer keyring.Sealer
 }
 
 // tombstoneGrace: a younger tombstone is a removal still in progress on
 // some node; Create reports the id as taken rather than race it.
 const tombstoneGrace = time.Minute
 
-func newKVStore(c *conn, mount, prefix string, now func() time.Time, log *slog.Logger) *kvStore {
-	return &kvStore{c: c, mount: strings.Trim(mount, "/"), prefix: strings.Trim(prefix, "/"), now: now, log: log,
+func newKVStore(c *conn, mount, prefix string, sealer keyring.Sealer, now func() time.Time, log *slog.Logger) *kvStore {
+	return &kvStore{c: c, mount: strings.Trim(mount, "/"), prefix: strings.Trim(prefix, "/"), sealer: sealer, now: now, log: log,
 		valid: func(name string) bool { return kms.ValidateKeyID(name) == nil }}
 }
 
@@ -67,8 +71,8 @@ func newKVStore(c *conn, mount, prefix string, now func() time.Time, log *slog.L
 const aliasesFolder = "aliases"
 
 // newAliasKVStore keeps alias records under {prefix}/aliases.
-func newAliasKVStore(c *conn, mount, prefix string, now func() time.Time, log *slog.Logger) *kvStore {
-	s := newKVStore(c, mount, strings.Trim(prefix, "/")+"/"+aliasesFolder, now, log)
+func newAliasKVStore(c *conn, mount, prefix string, sealer keyring.Sealer, now func() time.Time, log *slog.Logger) *kvStore {
+	s := newKVStore(c, mount, strings.Trim(prefix, "/")+"/"+aliasesFolder, sealer, now, log)
 	s.valid = keyring.ValidAliasStoreName
 	return s
 }
@@ -213,8 +217,38 @@ func (s *kvStore) leftover(ctx context.Context, name string) (current uint64, fr
 	case rec.Tombstone == "":
 		return ver, false, nil
 	}
+	if !s.ownTombstone(ctx, name, rec) {
+		return ver, false, nil // not provably Keyward's: never taken over
+	}
 	at, perr := time.Parse(time.RFC3339Nano, rec.Tombstone)
 	return ver, perr != nil || s.now().Sub(at) > tombstoneGrace, nil
+}
+
+// tombstoneAAD binds a tombstone to its full KV path.
+func (s *kvStore) tombstoneAAD(name string) []byte {
+	return []byte("keyward/tombstone/v1\x00" + s.dir("data") + "/" + name)
+}
+
+// newTombstone is a tombstone for name, sealed (see sealer).
+func (s *kvStore) newTombstone(ctx context.Context, name string) (kvRecord, error) {
+	ts := s.now().UTC().Format(time.RFC3339Nano)
+	sealed, err := s.sealer.Seal(ctx, []byte(ts), s.tombstoneAAD(name))
+	if err != nil {
+		return kvRecord{}, err
+	}
+	return kvRecord{Format: recordFormat, Tombstone: ts, Sealed: base64.StdEncoding.EncodeToString(sealed)}, nil
+}
+
+// ownTombstone reports whether a tombstone is one Keyward wrote: its seal
+// opens to its time under this path. A tombstone of an older release (not
+// sealed) or a forged one is not.
+func (s *kvStore) ownTombstone(ctx context.Context, name string, rec kvRecord) bool {
+	sealed, err := base64.StdEncoding.DecodeString(rec.Sealed)
+	if err != nil || len(sealed) == 0 {
+		return false
+	}
+	plain, err := s.sealer.Open(ctx, sealed, s.tombstoneAAD(name))
+	return err == nil && string(plain) == rec.Tombstone
 }
 
 // deletedOrGone: the path reads as absent. If its metadata is gone too it
@@ -260,7 +294,11 @@ func (s *kvStore) update(ctx context.Context, name string, rec kvRecord, rev uin
 // holds the material, is restored so the destruction can be retried and
 // no sealed material is left behind in KV.
 func (s *kvStore) remove(ctx context.Context, name string, rec kvRecord, rev uint64, destroyMaterial func() error) error {
-	tomb, err := s.update(ctx, name, kvRecord{Format: recordFormat, Tombstone: s.now().UTC().Format(time.RFC3339Nano)}, rev)
+	stone, err := s.newTombstone(ctx, name)
+	if err != nil {
+		return err
+	}
+	tomb, err := s.update(ctx, name, stone, rev)
 	if errors.Is(err, kms.ErrConflict) {
 		if _, _, gerr := s.get(ctx, name); errors.Is(gerr, kms.ErrNotFound) {
 			return gerr

@@ -85,14 +85,18 @@ func open(ctx context.Context, c *conn, cfg Config, o Options) (*Backend, error)
 	if err := sealer.ensureKEK(ctx); err != nil {
 		return nil, err
 	}
+	kv := newKVStore(c, kvMount, cfg.KeyPathPrefix, sealer, o.Now, o.Log)
 	var material keyring.Material = keyring.SealedMaterial{Rand: o.Rand}
 	if cfg.Transit {
 		material = &transitMaterial{conn: c, mount: transitMount}
+		if err := migrateTransit01(ctx, kv, newMarkerStore(c, kvMount, cfg.KeyPathPrefix, sealer, o.Now, o.Log), sealer, o.Log); err != nil {
+			return nil, err
+		}
 	}
 	b := &Backend{conn: c, transit: cfg.Transit}
 	b.parts = keyring.Options{
-		Store:      kvRecords{kv: newKVStore(c, kvMount, cfg.KeyPathPrefix, o.Now, o.Log), transit: cfg.Transit},
-		Aliases:    kvRecords{kv: newAliasKVStore(c, kvMount, cfg.KeyPathPrefix, o.Now, o.Log)},
+		Store:      kvRecords{kv: kv},
+		Aliases:    kvRecords{kv: newAliasKVStore(c, kvMount, cfg.KeyPathPrefix, sealer, o.Now, o.Log)},
 		Sealer:     sealer,
 		Material:   material,
 		Now:        o.Now,
@@ -123,5 +127,5 @@ func HoldsKeys(ctx context.Context, cfg Config) (bool, error) {
 		return false, err
 	}
 	defer c.close()
-	return newKVStore(c, cfg.KVMount, cfg.KeyPathPrefix, time.Now, slog.New(slog.DiscardHandler)).holdsKeys(ctx)
+	return newKVStore(c, cfg.KVMount, cfg.KeyPathPrefix, nil, time.Now, slog.New(slog.DiscardHandler)).holdsKeys(ctx)
 }

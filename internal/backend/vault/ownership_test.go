@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/kms"
@@ -236,8 +235,7 @@ func TestLeftoverTransitKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	ct, _ := b.Wrap(ctx, "t", 1, []byte("old secret"), nil)
-	mustDo(t, s, "POST", "/v1/secret/data/"+prefix+"/t", map[string]any{
-		"data": map[string]any{"format": 1, "tombstone": clk.Now().UTC().Format(time.RFC3339Nano)}}, nil)
+	interruptedDestroy(t, s, testConfig(s.Addr, s.Token, config.BackendVaultTransit, prefix), Options{Now: clk.Now}, "t")
 	b.ClearCache()
 	clk.Advance(2 * tombstoneGrace)
 	if _, err := b.Create(ctx, testMeta("t")); !errors.Is(err, kms.ErrConflict) {
@@ -262,4 +260,57 @@ func TestReservedRecordKEKName(t *testing.T) {
 	if !kms.ReservedKeyID(recordKEK) {
 		t.Fatalf("%s is not reserved", recordKEK)
 	}
+}
+
+// TestMigrate01: a prefix of Keyward 0.1's vault-transit backend (metadata
+// in the clear, Transit keys 0.1 created) is sealed on the first open of
+// this release, and its keys keep working; afterwards an unsealed record
+// (which anyone who can write the prefix could plant) is never trusted:
+// it reads as unreadable, and its Transit key is neither used nor deleted.
+func TestMigrate01(t *testing.T) {
+	t.Parallel()
+	s := vaulttest.StartDev(t)
+	ctx := context.Background()
+	prefix := freshPrefix()
+	plain := func(id string, version uint32) {
+		meta := testMeta(id)
+		meta.Version = version
+		mustDo(t, s, "POST", "/v1/secret/data/"+prefix+"/"+id, map[string]any{"data": kvRecord{Format: recordFormat, Metadata: &meta}}, nil)
+	}
+	// What 0.1 left: key "old" at version 2 (rotated once), with a blob.
+	old := makeAppKey(t, s, "old")
+	mustDo(t, s, "POST", "/v1/transit/keys/old/rotate", nil, nil)
+	plain("old", 2)
+
+	b := openT(t, testConfig(s.Addr, s.Token, config.BackendVaultTransit, prefix), Options{})
+	if m, err := b.Describe(ctx, "old"); err != nil || m.Version != 2 {
+		t.Fatalf("the 0.1 key after the upgrade: %+v %v", m, err)
+	}
+	if got, err := b.Unwrap(ctx, "old", 1, []byte(old.ciphertext), nil); err != nil || string(got) != "card 4111" {
+		t.Fatalf("a 0.1 blob (version 1) after the upgrade: %q %v", got, err)
+	}
+	if _, err := b.Rotate(ctx, "old", func(kms.Metadata) error { return nil }); err != nil {
+		t.Fatalf("rotate the 0.1 key: %v", err)
+	}
+	var rec struct {
+		Data struct {
+			Data map[string]any `json:"data"`
+		} `json:"data"`
+	}
+	mustDo(t, s, "GET", "/v1/secret/data/"+prefix+"/old", nil, &rec)
+	if rec.Data.Data["sealed"] == nil || rec.Data.Data["metadata"] != nil {
+		t.Fatalf("the 0.1 record was not sealed: %v", rec.Data.Data)
+	}
+
+	// Planted after the upgrade, over another application's Transit key.
+	app := makeAppKey(t, s, "planted")
+	plain("planted", 1)
+	b2 := openT(t, testConfig(s.Addr, s.Token, config.BackendVaultTransit, prefix), Options{})
+	if _, err := b2.Describe(ctx, "planted"); !errors.Is(err, kms.ErrCorrupt) {
+		t.Fatalf("a planted unsealed record: %v, want kms.ErrCorrupt", err)
+	}
+	if err := b2.Destroy(ctx, "planted", nil); !errors.Is(err, kms.ErrConflict) {
+		t.Fatalf("destroy the planted record: %v", err)
+	}
+	app.intact(t, s)
 }

@@ -23,9 +23,6 @@ const recordKEK = "keyward-record-kek"
 // record's "sealed" field; the revision is the KV version.
 type kvRecords struct {
 	kv *kvStore
-	// transit: the store holds vault-transit keys, whose records Keyward
-	// 0.1 kept unsealed (see Get).
-	transit bool
 }
 
 var _ keyring.Store = kvRecords{}
@@ -34,53 +31,20 @@ func (r kvRecords) Create(ctx context.Context, name string, value []byte) (uint6
 	return r.kv.create(ctx, name, kvRecord{Format: recordFormat, Sealed: base64.StdEncoding.EncodeToString(value)})
 }
 
-// Get returns the sealed record. A vault-transit record of Keyward 0.1
-// (its metadata in the clear, see kvRecord) is converted into a record of
-// this release marked legacyPlain, which transitSealer.Open accepts
-// without the record key: 0.1 wrote it unsealed. It is sealed when the
-// key next changes. Until then, such a record is as trustworthy as 0.1
-// made it: anyone who can write Keyward's KV prefix could have written it
-// (docs/vault.md).
+// Get returns the sealed record. Anything else at the path (another
+// application's data, a record of Keyward 0.1's vault-transit backend that
+// migrateTransit01 did not convert) is kms.ErrCorrupt: never used, never
+// deleted.
 func (r kvRecords) Get(ctx context.Context, name string) (keyring.Entry, error) {
 	rec, ver, err := r.kv.get(ctx, name)
 	if err != nil {
 		return keyring.Entry{}, err
 	}
-	if rec.Sealed == "" && rec.Metadata != nil && r.transit {
-		plain, err := legacyTransitRecord(name, *rec.Metadata)
-		if err != nil {
-			return keyring.Entry{}, err
-		}
-		return keyring.Entry{Value: append([]byte(legacyPlain), plain...), Revision: ver}, nil
-	}
 	value, err := base64.StdEncoding.DecodeString(rec.Sealed)
-	if err != nil || len(value) == 0 || bytes.HasPrefix(value, []byte(legacyPlain)) {
+	if err != nil || len(value) == 0 {
 		return keyring.Entry{}, fmt.Errorf("%w: key %q: the KV record holds no sealed value", kms.ErrCorrupt, name)
 	}
 	return keyring.Entry{Value: value, Revision: ver}, nil
-}
-
-// legacyPlain starts the value Get makes of a Keyward 0.1 vault-transit
-// record. A sealed value never starts with it (Transit ciphertexts start
-// with "vault:v"), and Get refuses a stored value that does.
-const legacyPlain = "keyward-0.1-plain-record\x00"
-
-// legacyTransitRecord is the record of a Keyward 0.1 vault-transit key:
-// its metadata, versions 1 to the current one (Transit keeps their
-// material), and its Transit key Keyward's own (0.1 created it itself).
-func legacyTransitRecord(name string, meta kms.Metadata) ([]byte, error) {
-	if meta.ID != name || meta.Version == 0 {
-		return nil, fmt.Errorf("%w: key %q: the KV record holds no metadata for this id", kms.ErrCorrupt, name)
-	}
-	rec := keyring.Record{Format: keyring.RecordFormat, Metadata: meta, MaterialState: transitOwned}
-	for v := uint32(1); v <= meta.Version; v++ {
-		created := meta.CreationDate
-		if v == meta.Version && v > 1 {
-			created = meta.RotationDate
-		}
-		rec.Versions = append(rec.Versions, keyring.RecordVersion{Version: v, Created: created})
-	}
-	return rec.Encode()
 }
 
 func (r kvRecords) Update(ctx context.Context, name string, value []byte, rev uint64) (uint64, error) {
@@ -167,12 +131,8 @@ func (s *transitSealer) Seal(ctx context.Context, plaintext, aad []byte) ([]byte
 }
 
 // Open: a value Transit refuses (damaged, another KEK, other aad) is
-// kms.ErrCorrupt; an unreachable Vault stays kms.ErrUnavailable. A Keyward
-// 0.1 vault-transit record (see kvRecords.Get) is returned as it is.
+// kms.ErrCorrupt; an unreachable Vault stays kms.ErrUnavailable.
 func (s *transitSealer) Open(ctx context.Context, sealed, aad []byte) ([]byte, error) {
-	if plain, ok := bytes.CutPrefix(sealed, []byte(legacyPlain)); ok {
-		return bytes.Clone(plain), nil
-	}
 	if !bytes.HasPrefix(sealed, []byte("vault:v")) {
 		return nil, fmt.Errorf("%w: the sealed value is not a Transit ciphertext", kms.ErrCorrupt)
 	}

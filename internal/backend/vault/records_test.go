@@ -291,10 +291,15 @@ func TestUnreadableAndLeftovers(t *testing.T) {
 			}
 
 			// An interrupted destruction: tombstone written, nothing else.
+			// A tombstone Keyward did not write is never taken over.
 			b.Create(ctx, testMeta("t"))
 			ct, _ := b.Wrap(ctx, "t", 1, []byte("old secret"), nil)
-			mustDo(t, s, "POST", "/v1/secret/data/"+prefix+"/t", map[string]any{
-				"data": map[string]any{"format": 1, "tombstone": clk.Now().UTC().Format(time.RFC3339Nano)}}, nil)
+			mustDo(t, s, "POST", "/v1/secret/data/"+prefix+"/forged", map[string]any{
+				"data": map[string]any{"format": 1, "tombstone": "2000-01-01T00:00:00Z"}}, nil)
+			if _, err := b.Create(ctx, testMeta("forged")); !errors.Is(err, kms.ErrExists) {
+				t.Fatalf("create over a tombstone Keyward did not write: %v", err)
+			}
+			interruptedDestroy(t, s, testConfig(s.Addr, s.Token, typ, prefix), Options{Now: clk.Now}, "t")
 			var meta struct {
 				Data struct {
 					CurrentVersion int                                 `json:"current_version"`
@@ -351,7 +356,7 @@ func TestDeleteAt(t *testing.T) {
 	ctx := context.Background()
 	prefix := freshPrefix()
 	b := openT(t, testConfig(s.Addr, s.Token, config.BackendVault, prefix), Options{})
-	store := kvRecords{kv: newKVStore(connOf(b), "secret", prefix, time.Now, slog.New(slog.DiscardHandler))}
+	store := kvRecords{kv: newKVStore(connOf(b), "secret", prefix, &transitSealer{c: connOf(b), mount: "transit"}, time.Now, slog.New(slog.DiscardHandler))}
 	b.Create(ctx, testMeta("k"))
 	e, err := store.Get(ctx, "k")
 	if err != nil {

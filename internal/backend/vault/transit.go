@@ -42,6 +42,9 @@ func (*transitMaterial) NewVersion(context.Context) ([]byte, error) { return nil
 // Commit creates the Transit key for version 1, or rotates it up to
 // version v.
 func (m *transitMaterial) Commit(ctx context.Context, id string, v uint32, state string) (string, error) {
+	if id == recordKEK {
+		return state, m.Usable(id, state)
+	}
 	if v == 1 && state != transitOwned {
 		return transitOwned, m.create(ctx, id)
 	}
@@ -88,6 +91,10 @@ func (m *transitMaterial) foreign(id string) error {
 // Usable refuses a key whose creation did not complete: Keyward cannot
 // prove a Transit key of that name is its own.
 func (*transitMaterial) Usable(id, state string) error {
+	if id == recordKEK {
+		// Never a key's material, whatever a record says (it is reserved).
+		return fmt.Errorf("%w: %q is Keyward's record key, not a key of the API", kms.ErrConflict, id)
+	}
 	if state != transitOwned {
 		return fmt.Errorf("%w: the creation of key %q did not complete, so Keyward cannot prove its Transit key is its own; schedule its deletion and create it again", kms.ErrConflict, id)
 	}
@@ -98,7 +105,7 @@ func (*transitMaterial) Usable(id, state string) error {
 // then DELETE); a key already gone is fine. A record whose creation did not
 // complete leaves any Transit key of that name alone.
 func (m *transitMaterial) Destroy(ctx context.Context, id, state string) error {
-	if state != transitOwned {
+	if state != transitOwned || id == recordKEK {
 		return nil
 	}
 	err := m.conn.call(ctx, http.MethodPut, m.keyPath(id)+"/config", map[string]bool{"deletion_allowed": true}, nil)
