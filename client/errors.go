@@ -55,7 +55,7 @@ func (e *codeError) Error() string { return "keyward: " + e.code }
 // Code returns the error code the sentinel stands for.
 func (e *codeError) Code() string { return e.code }
 
-// Sentinel errors, one per error code of the API (SPEC.md section 2). Test
+// Sentinel errors, one per error code of the API (docs/api.md, "Errors"). Test
 // with errors.Is(err, client.ErrNotFound); use errors.As with *APIError
 // for the status, message and request id.
 var (

@@ -57,7 +57,8 @@ func TestConfigureBody(t *testing.T) {
 	}
 }
 
-// TestDataPlaneBodies: the bodies are valid JSON with the seed's names.
+// TestDataPlaneBodies: the bodies are valid JSON with the API's snake_case
+// names (docs/api.md).
 func TestDataPlaneBodies(t *testing.T) {
 	g := GenerateDataKeyRequest{KeyID: "k", KeySpec: KeySpecAES128, NumberOfBytes: 16, EncryptionContext: map[string]string{"b": "2", "a": "1"}}
 	if got := string(g.body()); got != `{"key_id":"k","key_spec":"AES_128","number_of_bytes":16,"encryption_context":{"a":"1","b":"2"}}` {

@@ -13,7 +13,7 @@ import (
 // KeyState is the state of a key.
 type KeyState string
 
-// Key states (SPEC.md section 5). Only an Enabled key generates, encrypts,
+// Key states (docs/api.md, "Keys"). Only an Enabled key generates, encrypts,
 // decrypts and re-encrypts; anything else is ErrInvalidKeyState.
 const (
 	KeyEnabled         KeyState = "Enabled"

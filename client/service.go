@@ -9,7 +9,7 @@ import (
 // ServiceState is the state of the KMS service.
 type ServiceState string
 
-// Service states (SPEC.md section 4).
+// Service states (docs/api.md, "Service lifecycle").
 const (
 	StateNotConfigured ServiceState = "NotConfigured"
 	StateConfigured    ServiceState = "Configured"

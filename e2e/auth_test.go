@@ -13,10 +13,10 @@ import (
 	"github.com/keyward/keyward/internal/testenv"
 )
 
-// unauthorizedCodes are the 401 codes of SPEC.md section 2.
+// unauthorizedCodes are the 401 codes of docs/api.md, "Errors".
 var unauthorizedCodes = []string{"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "RequestTimeTooSkewed"}
 
-// TestAuthentication checks SigV4 verification (SPEC.md section 3) with the
+// TestAuthentication checks SigV4 verification (docs/api.md, "Signing") with the
 // AWS SDK signer, curl and botocore.
 func TestAuthentication(t *testing.T) {
 	t.Parallel()

@@ -216,7 +216,7 @@ func (c *client) doAbs(method, fullPath string, body any, opts ...reqOption) (in
 // --- assertions ---
 
 // wantError checks an error answer: the status, the code, and a JSON body
-// with non-empty code, message and request_id (SPEC.md section 2).
+// with non-empty code, message and request_id (docs/api.md, "Errors").
 func wantError(t testing.TB, what string, status int, raw []byte, wantStatus int, wantCode ...string) bool {
 	t.Helper()
 	var body struct {
@@ -305,7 +305,8 @@ func unb64(t testing.TB, what, s string) []byte {
 // --- flows ---
 
 // configureLocal configures the local backend (key_dir absolute) and checks
-// the seed answer. extra fields are merged into the body.
+// the answer (docs/api.md, "POST /kms/configure"). extra fields are merged
+// into the body.
 func configureLocal(t testing.TB, c *client, keyDir, masterKey string, extra map[string]any) {
 	t.Helper()
 	body := map[string]any{"backend_type": "local", "key_dir": keyDir}

@@ -7,8 +7,9 @@
 //
 //	go test ./e2e -count=1
 //
-// The tests assert SPEC.md (/work/shared/SPEC.md), not the current
-// implementation: a failing test is a deviation to fix in the server.
+// The tests assert the documented behaviour (docs/api.md, docs/operations.md,
+// docs/vault.md), not the current implementation: a failing test is a
+// deviation to fix in the server.
 // curl and python3 with botocore must be installed; the tests fail (not
 // skip) when they are missing.
 package e2e

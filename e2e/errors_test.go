@@ -20,7 +20,7 @@ var malformedBodies = map[string]string{
 }
 
 // TestErrorsAndLimits checks routing, method, size and body errors
-// (SPEC.md section 2): every one a JSON error, never a 500.
+// (docs/api.md, "Errors"): every one a JSON error, never a 500.
 func TestErrorsAndLimits(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, serverOpts{})
@@ -180,9 +180,9 @@ func TestErrorsAndLimits(t *testing.T) {
 	}
 }
 
-// TestImmediateDeletionGate checks force_immediate deletion (SPEC.md
-// section 5): refused without --allow-immediate-deletion, and with it only
-// when confirm_key_id names the key.
+// TestImmediateDeletionGate checks force_immediate deletion (docs/api.md,
+// "DELETE /kms/keys/delete"): refused without --allow-immediate-deletion,
+// and with it only when confirm_key_id names the key.
 func TestImmediateDeletionGate(t *testing.T) {
 	t.Parallel()
 	force := func(id, confirm string) map[string]any {

@@ -10,7 +10,7 @@ import (
 	"github.com/keyward/keyward/internal/vaulttest"
 )
 
-// The key lifecycle and data plane beyond the seed (enable/disable,
+// The key lifecycle and data plane beyond TestSeedFlow (enable/disable,
 // rotation, descriptions and tags, re-encrypt, data keys without plaintext,
 // list filters, RustFS legacy routes), over HTTP with the SDK signer.
 // runKeyLifecycle takes a configured and started server so that every

@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// TestLifecycleRules checks the service state machine of SPEC.md section 4.
+// TestLifecycleRules checks the service state machine of docs/api.md,
+// "Service lifecycle".
 func TestLifecycleRules(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, serverOpts{})

@@ -58,7 +58,7 @@ func createBody(id string, n int) string {
 }
 
 // TestUnsignedPayload reproduces the replay attacks of an unsigned body
-// (SPEC.md section 3): a request signed with UNSIGNED-PAYLOAD for one body
+// (docs/api.md, "Signing"): a request signed with UNSIGNED-PAYLOAD for one body
 // sent again with another, and one presigned POST URL used with two
 // bodies. Both are refused by default, and work only on a server started
 // with --allow-unsigned-payload, whose documented risk they are.

@@ -99,7 +99,8 @@ func forgedHead(srv *server, accessKey, signed, extra string) string {
 }
 
 // TestPreAuthBounds checks the bounds on the work done before the caller
-// is known (SPEC.md section 3) against the server binary: too many signed
+// is known (docs/operations.md, "Limits on unauthenticated requests")
+// against the server binary: too many signed
 // headers or header fields are refused outright, including the inputs that
 // used to cost quadratic time; a request whose headers do not verify is
 // answered without its body being read; bodies read before authentication

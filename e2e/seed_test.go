@@ -21,7 +21,8 @@ var (
 
 const seedMasterKey = "correct horse battery staple"
 
-// parseTimestamp checks the SPEC.md format (RFC 3339, UTC, microseconds).
+// parseTimestamp checks the format of docs/api.md, "Timestamps" (RFC 3339,
+// UTC, microseconds).
 func parseTimestamp(t testing.TB, what, s string) time.Time {
 	t.Helper()
 	if !timestampRE.MatchString(s) {
@@ -39,8 +40,8 @@ func near(a, b time.Time, d time.Duration) bool {
 	return diff < d && diff > -d
 }
 
-// TestSeedFlow walks the seed document end to end on one data dir, across
-// a process restart.
+// TestSeedFlow walks the README's walkthrough (the core routes of
+// docs/api.md) end to end on one data dir, across a process restart.
 func TestSeedFlow(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, serverOpts{})
@@ -57,7 +58,7 @@ func TestSeedFlow(t *testing.T) {
 	})
 	startKMS(t, c)
 
-	// Status: Running, healthy, config_summary as in the seed, no secret.
+	// Status: Running, healthy, config_summary as docs/api.md shows it, no secret.
 	st, m, raw = c.do("GET", "/kms/status", nil)
 	wantStatus(t, "status", st, raw, 200)
 	if str(m, "status") != "Running" || m["healthy"] != true || str(m, "backend_type") != "local" {
@@ -94,7 +95,8 @@ func TestSeedFlow(t *testing.T) {
 		t.Errorf("service-status leaks the master key")
 	}
 
-	// Create with the seed body and with the RustFS spellings.
+	// Create with the AWS spellings (KeyUsage, Description, Tags) and with the
+	// RustFS spellings.
 	seedTags := map[string]any{"owner": "security", "env": "prod"}
 	st, m, raw = c.do("POST", "/kms/keys", map[string]any{
 		"KeyUsage": "ENCRYPT_DECRYPT", "Description": "project-alpha", "Tags": seedTags,

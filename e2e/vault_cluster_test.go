@@ -97,7 +97,7 @@ func TestVaultTokenRotation(t *testing.T) {
 				if json.Unmarshal(raw, &e) != nil || e.Code == "" || e.Message == "" {
 					t.Errorf("reconfigure with a bad token: want a JSON error body; got %d %s", st, short(raw))
 				}
-				// SPEC.md section 2: a client error is never a 500;
+				// docs/api.md, "Errors": a client error is never a 500;
 				// docs/vault.md: credentials refused while reconfiguring
 				// answer 400 InvalidRequest.
 				if st == 500 {

@@ -64,7 +64,7 @@ func approleAuth(roleID, secretID string) map[string]any {
 	return map[string]any{"approle": map[string]any{"role_id": roleID, "secret_id": secretID}}
 }
 
-// vaultConfig is a configure body in the seed's spellings.
+// vaultConfig is a configure body in snake_case spellings (docs/api.md).
 func vaultConfig(addr, backend, prefix string, auth map[string]any) map[string]any {
 	return map[string]any{
 		"backend_type":    backend,
@@ -79,7 +79,8 @@ func vaultConfig(addr, backend, prefix string, auth map[string]any) map[string]a
 	}
 }
 
-// configureVault posts a configure body and checks the seed answer. A 501
+// configureVault posts a configure body and checks the answer
+// (docs/api.md, "POST /kms/configure"). A 501
 // means the Vault backends are not wired into this build.
 func configureVault(t testing.TB, c *client, body map[string]any) {
 	t.Helper()

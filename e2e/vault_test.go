@@ -1,6 +1,6 @@
 package e2e
 
-// End-to-end tests of the Vault backends (SPEC.md sections 4, 7, 8) against
+// End-to-end tests of the Vault backends (docs/vault.md) against
 // real Vault v1.14.1 servers (internal/vaulttest): the seed flow on both
 // backend types, what Keyward stores in KV, and AppRole with a minimal
 // policy. Outages are in vault_outage_test.go, token rotation and two nodes
@@ -37,8 +37,9 @@ type vaultEnv struct {
 	guard    *leakGuard
 }
 
-// TestVaultSeedFlow walks the seed document end to end on both Vault
-// backends (token auth), across a Keyward process restart.
+// TestVaultSeedFlow walks the README's walkthrough (the core routes of
+// docs/api.md) end to end on both Vault backends (token auth), across a
+// Keyward process restart.
 func TestVaultSeedFlow(t *testing.T) {
 	t.Parallel()
 	v := vaulttest.StartDev(t)
@@ -104,7 +105,8 @@ func runVaultSeedFlow(t *testing.T, e vaultEnv) {
 		t.Errorf("GET /kms/config: want backend %s, default_key_id %s; got %s", e.backend, vaultDefaultKey, short(raw))
 	}
 
-	// Create: the seed body, the RustFS spellings, a duplicate.
+	// Create: the AWS spellings (KeyUsage, Description, Tags), the RustFS
+	// spellings, a duplicate.
 	seedTags := map[string]any{"owner": "security", "env": "prod"}
 	st, m, raw = c.do("POST", "/kms/keys", map[string]any{
 		"KeyUsage": "ENCRYPT_DECRYPT", "Description": "project-alpha", "Tags": seedTags,
@@ -351,7 +353,7 @@ func runVaultSeedFlow(t *testing.T, e vaultEnv) {
 }
 
 // TestVaultKVRecordsHoldNoMaterial reads what Keyward wrote into KV v2
-// directly from Vault: no key material in the clear (SPEC.md section 7).
+// directly from Vault: no key material in the clear (docs/vault.md).
 func TestVaultKVRecordsHoldNoMaterial(t *testing.T) {
 	t.Parallel()
 	checkBlobOpenerItself(t)
@@ -449,7 +451,7 @@ func TestVaultKVRecordsHoldNoMaterial(t *testing.T) {
 				}
 			}
 			if backend == "vault" && !sawTransitCiphertext {
-				t.Errorf("vault: no value in the KV records is (or encodes) a Transit ciphertext vault:vN:...: the material is not sealed by Transit (SPEC section 7): %s", short(records[0].Raw))
+				t.Errorf("vault: no value in the KV records is (or encodes) a Transit ciphertext vault:vN:...: the material is not sealed by Transit (docs/vault.md): %s", short(records[0].Raw))
 			}
 			t.Logf("%d KV record versions checked under secret/%s; first: %s", len(records), prefix, short(records[0].Raw))
 

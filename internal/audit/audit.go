@@ -1,6 +1,6 @@
 // Package audit writes the audit log: one JSON line per admin or data-plane
-// call (SPEC.md section 9) saying who did what to which key, when, and how
-// it ended.
+// call (docs/operations.md, "Audit log") saying who did what to which key,
+// when, and how it ended.
 //
 // Two rules shape it. First, the log can never carry key material or
 // secrets: an Event is a fixed struct of identifiers and outcomes, with no

@@ -27,7 +27,7 @@ func dataCommands() []*command {
 			help: "Generate a fresh data key for envelope encryption. Without --show-plaintext only\nthe wrapped key (the blob to store next to the data) is returned: the plaintext key\nnever leaves the server. Encrypt locally with the plaintext key, store the blob,\nand get the key back later with `keyward datakey decrypt BLOB --show-plaintext`.",
 			flags: []flagDef{
 				strFlag("key", "ID", "master key (default: the configured default key)"),
-				strFlag("spec", "SPEC", "AES_256 (default) or AES_128"),
+				strFlag("spec", "AES_256|AES_128", "AES_256 (default) or AES_128"),
 				strFlag("bytes", "N", "a key of N bytes (1-1024) instead of --spec"),
 				contextFlag, showFlag,
 			}, maxArgs: 0, run: runDataKeyGenerate},

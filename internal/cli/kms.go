@@ -11,7 +11,8 @@ import (
 	"github.com/keyward/keyward/client"
 )
 
-// configFlags mirror the configuration fields of SPEC.md section 4.
+// configFlags mirror the configuration fields of docs/api.md, "Configuration
+// fields".
 var configFlags = []flagDef{
 	strFlag("file", "FILE", "read the configuration from a JSON file (the API's field names); flags override it"),
 	strFlag("backend", "TYPE", "backend: local, vault or vault-transit"),

@@ -20,7 +20,7 @@ const (
 	BackendVaultTransit = "vault-transit"
 )
 
-// Defaults (SPEC.md section 4, seed examples).
+// Defaults (docs/api.md, "Configuration fields").
 const (
 	DefaultCacheTTLSeconds = 300
 	DefaultMaxCachedKeys   = 1000

@@ -13,8 +13,8 @@ import (
 
 // Request is a configure or reconfigure body. Every field is optional so
 // that reconfigure can merge only what is present; configure fills the
-// missing ones with defaults. Both the seed's and RustFS's spellings are
-// read (SPEC.md section 2: input liberal, output exact).
+// missing ones with defaults. Both Keyward's and RustFS's spellings are
+// read (docs/api.md, "Bodies": input liberal, output exact).
 type Request struct {
 	BackendType     *string
 	DefaultKeyID    *string

@@ -1,6 +1,6 @@
 package config
 
-// The JSON shapes of /kms/status and /kms/config (seed field names). None
+// The JSON shapes of /kms/status and /kms/config (docs/api.md). None
 // carries a secret: they are built field by field, never by serializing a
 // Config.
 

@@ -7,7 +7,8 @@ import (
 	"github.com/keyward/keyward/internal/kms"
 )
 
-// Data-key routes (SPEC.md section 6): the hot path.
+// Data-key routes (docs/api.md, "Data keys and cryptographic operations"):
+// the hot path.
 func (s *Server) dataKeyRoutes() []*route {
 	const t = 10 * time.Second
 	return []*route{
@@ -19,7 +20,7 @@ func (s *Server) dataKeyRoutes() []*route {
 	}
 }
 
-// Request bodies read the seed's snake_case and AWS's PascalCase names.
+// Request bodies read Keyward's snake_case and AWS's PascalCase names.
 // They decode through jsonbody.Schema: exactly what jsonbody.Decode gives,
 // with a fast path for the usual shape of a body (see jsonbody/fast.go).
 var (

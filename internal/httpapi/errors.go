@@ -11,7 +11,7 @@ import (
 )
 
 // errorTable is the one place that maps errors to HTTP status and code
-// (SPEC.md section 2). The first entry the error matches (errors.Is) wins;
+// (docs/api.md, "Errors"). The first entry the error matches (errors.Is) wins;
 // anything unmatched is a 500 whose details go only to the log.
 var errorTable = []struct {
 	err    error

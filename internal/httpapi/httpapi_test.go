@@ -67,7 +67,7 @@ func TestRouteTableDeclaresEverything(t *testing.T) {
 			t.Errorf("%s: no body limit", key)
 		}
 	}
-	// every seed route exists
+	// every core route of docs/api.md exists
 	for _, want := range []string{
 		"POST /kms/configure", "POST /kms/reconfigure", "POST /kms/start", "POST /kms/stop", "GET /kms/status",
 		"GET /kms/service-status", "GET /kms/config", "POST /kms/clear-cache", "POST /kms/keys", "GET /kms/keys",

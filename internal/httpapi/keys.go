@@ -10,7 +10,7 @@ import (
 	"github.com/keyward/keyward/internal/kms"
 )
 
-// Key routes (SPEC.md section 5).
+// Key routes (docs/api.md, "Keys").
 func (s *Server) keyRoutes() []*route {
 	const t = 30 * time.Second
 	return []*route{
@@ -22,7 +22,7 @@ func (s *Server) keyRoutes() []*route {
 	}
 }
 
-// createKeyRequest reads the seed's spellings (KeyUsage, Description, Tags)
+// createKeyRequest reads AWS's spellings (KeyUsage, Description, Tags)
 // and RustFS's (key_usage, description, tags). encoding/json matches field
 // names case-insensitively, so only spellings that differ by more than case
 // need two fields.
@@ -85,7 +85,7 @@ func first(a, b string) string {
 	return b
 }
 
-// keyListItem is one entry of a listing: the seed's key_id and description,
+// keyListItem is one entry of a listing: key_id and description,
 // plus the state so a listing is useful without a describe per key. A key
 // the caller may not describe is listed by its id alone (the other fields
 // are nil and left out).

@@ -8,9 +8,9 @@ import (
 	"github.com/keyward/keyward/internal/kms"
 )
 
-// Key lifecycle and metadata routes (SPEC.md section 5): enable, disable,
-// rotation, description and tags. Each answers {"key_id", "key_metadata"}
-// with the updated metadata.
+// Key state and metadata routes (docs/api.md, "Key state"): enable, disable,
+// rotation, description and tags. Each answers {"key_id", "deletion_date",
+// "key_metadata"} with the updated metadata.
 func (s *Server) keyLifecycleRoutes() []*route {
 	const t = 30 * time.Second
 	return []*route{

@@ -9,7 +9,7 @@ import (
 	"github.com/keyward/keyward/internal/kms"
 )
 
-// RustFS compatibility routes (rustfs-kms-behaviour.md section 4.16): the
+// RustFS compatibility routes (docs/api.md, "RustFS compatibility routes"): the
 // legacy paths RustFS's own clients (mc, rc, the console) call, answering
 // with the shapes and enum spellings those clients deserialize
 // (key_usage "EncryptDecrypt", status "Active", ...). Errors still use
@@ -119,8 +119,8 @@ type rustfsKeyInfo struct {
 	RotationDue bool              `json:"rotation_due"`
 }
 
-// keyIDOnly is a listed key the caller may not describe (SPEC.md section
-// 3): its id and nothing else.
+// keyIDOnly is a listed key the caller may not describe (docs/api.md,
+// "GET /kms/keys"): its id and nothing else.
 type keyIDOnly struct {
 	KeyID string `json:"key_id"`
 }

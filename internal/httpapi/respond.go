@@ -69,7 +69,7 @@ func (j *secretJSON) WriteAndWipe(w http.ResponseWriter) {
 	clear(j.buf)
 }
 
-// timestamp formats RFC 3339 UTC with microseconds (SPEC.md section 2).
+// timestamp formats RFC 3339 UTC with microseconds (docs/api.md, "Timestamps").
 func timestamp(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000000Z")
 }
@@ -82,7 +82,7 @@ func optionalTimestamp(t time.Time) *string {
 	return &s
 }
 
-// keyMetadata is the key_metadata object (seed field names).
+// keyMetadata is the key_metadata object (docs/api.md, "The key_metadata object").
 type keyMetadata struct {
 	KeyID           string    `json:"key_id"`
 	Description     string    `json:"description"`

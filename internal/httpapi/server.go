@@ -1,4 +1,4 @@
-// Package httpapi is the admin HTTP API (SPEC.md sections 2–6): one route
+// Package httpapi is the admin HTTP API (docs/api.md): one route
 // table where every route declares its method, path, action, body limit and
 // timeout; one file per resource; one table mapping domain errors to HTTP
 // status and code (errors.go).
@@ -27,7 +27,7 @@ import (
 // Prefix is where the admin routes live.
 const Prefix = "/rustfs/admin/v3"
 
-// MaxBody is the default request body cap (SPEC.md section 2).
+// MaxBody is the default request body cap (docs/api.md, "Bodies").
 const MaxBody = 1 << 20
 
 // Authenticator verifies request signatures in two steps, so that no body
@@ -181,8 +181,9 @@ func (c *call) resolveKey(ref string) (string, error) {
 }
 
 // mayDescribe reports whether the caller may see a key's metadata: a
-// listing shows a key the caller may not describe by its id alone (SPEC.md
-// section 3), so ListKeys cannot be used to read what DescribeKey denies.
+// listing shows a key the caller may not describe by its id alone
+// (docs/api.md, "GET /kms/keys"), so ListKeys cannot be used to read what
+// DescribeKey denies.
 func (c *call) mayDescribe(keyID string) bool {
 	return c.srv.opts.Authorizer.AllowedOnKey(c.accessKey, "kms:DescribeKey", keyID)
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/keyward/keyward/internal/lifecycle"
 )
 
-// Lifecycle routes (SPEC.md section 4).
+// Service lifecycle routes (docs/api.md, "Service lifecycle").
 func (s *Server) serviceRoutes() []*route {
 	const slow = 60 * time.Second // start may derive a KEK (Argon2id) and reach a backend
 	return []*route{
@@ -26,7 +26,7 @@ func (s *Server) serviceRoutes() []*route {
 	}
 }
 
-// lifecycleResponse is the seed's configure/start/stop answer.
+// lifecycleResponse is the configure/start/stop answer.
 type lifecycleResponse struct {
 	Success bool   `json:"success"`
 	Message string `json:"message"`
@@ -89,7 +89,7 @@ func (s *Server) stop(c *call) error {
 	return s.lifecycleOK(c, "KMS service stopped successfully")
 }
 
-// statusResponse is GET /kms/status (seed shape, plus error while Error
+// statusResponse is GET /kms/status (docs/api.md; error only while Error
 // and the names of the secrets a sealed service waits for).
 type statusResponse struct {
 	Status          string          `json:"status"`

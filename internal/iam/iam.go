@@ -1,5 +1,5 @@
 // Package iam is Keyward's identity store: the root user plus the users and
-// policies of the IAM file (--iam-file, SPEC.md section 3). A Store is both
+// policies of the IAM file (--iam-file, docs/operations.md). A Store is both
 // the sigv4.CredentialStore (SecretKey) and the httpapi.Authorizer
 // (Allowed).
 //

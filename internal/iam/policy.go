@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// knownActions are the per-route actions of SPEC.md section 3. The order
+// knownActions are the per-route actions of docs/api.md. The order
 // fixes each action's bit in an actionSet; policies are resolved against
 // this list once, at load, so the hot path never matches action patterns.
 var knownActions = [...]string{
@@ -293,7 +293,7 @@ func (p *permissions) add(stmts []statement) {
 	}
 }
 
-// builtins are the canned policies of SPEC.md section 3. They grant on
+// builtins are the canned policies of docs/operations.md. They grant on
 // every key (Resource "*"), need no definition, and a file may not redefine
 // them (a redefinition would make "KMSKeyUser" mean different things on
 // different servers).

@@ -15,7 +15,7 @@ const (
 	StatePendingDeletion State = "PendingDeletion"
 )
 
-// ParseState reads a state filter liberally: the AWS/seed names and the
+// ParseState reads a state filter liberally: the AWS names and the
 // RustFS KeyStatus names (Active, Deleted is not a state a listed key has).
 // Matching ignores case, '_' and '-'.
 func ParseState(s string) (State, error) {
@@ -33,7 +33,7 @@ func ParseState(s string) (State, error) {
 // UsageEncryptDecrypt is the only key usage Keyward serves.
 const UsageEncryptDecrypt = "ENCRYPT_DECRYPT"
 
-// ParseUsage accepts the seed spelling (ENCRYPT_DECRYPT) and the RustFS one
+// ParseUsage accepts the AWS spelling (ENCRYPT_DECRYPT) and the RustFS one
 // (EncryptDecrypt). An empty string means the default.
 func ParseUsage(s string) (string, error) {
 	switch normalizeEnum(s) {

@@ -171,7 +171,7 @@ func (s *Service) DescribeKey(ctx context.Context, id string) (Metadata, error) 
 	return s.keys.Describe(ctx, id)
 }
 
-// List paging bounds (SPEC.md section 5).
+// List paging bounds (docs/api.md, "Paging").
 const (
 	DefaultListLimit = 100
 	MaxListLimit     = 1000

@@ -1,7 +1,7 @@
-// Package lifecycle runs the KMS service state machine of SPEC.md section 4:
-// NotConfigured → Configured → Running (and Error), the configuration
-// persisted in the data dir, hot swaps on reconfigure, and the background
-// sweeper of each running generation.
+// Package lifecycle runs the KMS service state machine of docs/api.md,
+// "Service lifecycle": NotConfigured → Configured → Running (and Error),
+// the configuration persisted in the data dir, hot swaps on reconfigure,
+// and the background sweeper of each running generation.
 //
 // Lifecycle operations are serialized by one mutex; the running service is
 // published through an atomic pointer so the request path never takes that
@@ -28,7 +28,7 @@ import (
 	"github.com/keyward/keyward/internal/metrics"
 )
 
-// Status names (the seed's spellings).
+// Status names (as docs/api.md spells them).
 const (
 	StatusNotConfigured = "NotConfigured"
 	StatusConfigured    = "Configured"

@@ -1,8 +1,8 @@
-// Package metrics exposes Keyward's Prometheus metrics at /metrics (SPEC.md
-// section 9): HTTP requests by route and status with latency histograms,
-// backend calls with latency and errors, cache counters, keys by state,
-// sweeper activity, the Vault token's time to live, and the bounds on
-// unauthenticated work (connections, body memory).
+// Package metrics exposes Keyward's Prometheus metrics at /metrics
+// (docs/operations.md, "Metrics"): HTTP requests by route and status with
+// latency histograms, backend calls with latency and errors, cache
+// counters, keys by state, sweeper activity, the Vault token's time to
+// live, and the bounds on unauthenticated work (connections, body memory).
 //
 // Labels never carry key ids or material. Request metrics are labelled by
 // the route PATTERN ("/rustfs/admin/v3/kms/keys/{key_id}"), never by the

@@ -1,5 +1,5 @@
 // Package vault implements Keyward's two HashiCorp Vault backends
-// (SPEC.md section 7; operator documentation in docs/vault.md).
+// (operator documentation in docs/vault.md).
 //
 // # vault
 //
@@ -9,9 +9,10 @@
 // Transit key {mount_path}/keys/keyward-record-kek, with the key id as
 // associated data. KV read access alone therefore reveals no material, and
 // a record copied to another id does not open. Material is unsealed once
-// and cached (SPEC.md section 8): generate and decrypt make no Vault call
-// on a warm cache; every 5 s one caller re-checks the KV version, so a
-// change made by another node is seen within that interval.
+// and cached (docs/vault.md, "Caching and several nodes"): generate and
+// decrypt make no Vault call on a warm cache; every 5 s one caller
+// re-checks the KV version, so a change made by another node is seen
+// within that interval.
 //
 // # vault-transit
 //
