@@ -168,7 +168,7 @@ func TestAliasAuthorization(t *testing.T) {
 	st, _, raw = u.do("POST", "/kms/aliases", map[string]any{"alias_name": "alias/team-a/main", "target_key_id": "team-a-1"})
 	wantStatus(t, "create an own alias", st, raw, 200)
 	for what, req := range map[string][]any{
-		"alias outside the allowed names": {"POST", "/kms/aliases", map[string]any{"alias_name": "alias/team-b/other", "target_key_id": "team-a-1"}},
+		"alias outside the allowed names":  {"POST", "/kms/aliases", map[string]any{"alias_name": "alias/team-b/other", "target_key_id": "team-a-1"}},
 		"own alias name, other team's key": {"POST", "/kms/aliases", map[string]any{"alias_name": "alias/team-a/evil", "target_key_id": "team-b-1"}},
 		"move own alias to another key":    {"POST", "/kms/aliases/update", map[string]any{"alias_name": "alias/team-a/main", "target_key_id": "team-b-1"}},
 		"delete another team's alias":      {"DELETE", "/kms/aliases", map[string]any{"alias_name": "alias/team-b/main"}},

@@ -264,8 +264,10 @@ func waitForMetric(t *testing.T, c *client, name string, want float64) {
 	}
 }
 
-// TestMaxConnections: with --max-connections 3, a fourth and fifth client
-// connect but are accepted only as open connections close, in order.
+// TestMaxConnections: with --max-connections 3, open connections stay at
+// 3. A new client takes the slot of an idle keep-alive connection (closed
+// for it), never of a busy one: clients in the middle of a request keep
+// theirs.
 func TestMaxConnections(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, serverOpts{Args: []string{"--dev", "--max-connections", "3", "--metrics-auth=false"}})
@@ -292,39 +294,44 @@ func TestMaxConnections(t *testing.T) {
 		t.Fatalf("no %s in /metrics", name)
 		return 0
 	}
-	served := func(what string, rc *rawConn) {
-		t.Helper()
-		if st, _, _ := rc.answer(); st != 200 {
-			t.Fatalf("%s: %d", what, st)
-		}
+	// Two clients in the middle of a request: headers sent, the body
+	// (read before the signature can be checked) half sent. Busy.
+	body := []byte(`{"key_id":"no-such-key","key_spec":"AES_256"}`)
+	head := signedHead(t, srv, "POST", "/kms/generate-data-key", body, srv.AccessKey, srv.SecretKey, false)
+	a, b := dialRaw(t, srv), dialRaw(t, srv)
+	a.write(head + string(body[:10]))
+	b.write(head + string(body[:10]))
+	// A connection is busy once the server has read its headers (before,
+	// it is "new" and closable): wait until both bodies are being read.
+	// The scrapes take a third connection, idle afterwards.
+	waitForMetric(t, srv.client(t), "keyward_http_unauthenticated_body_bytes", float64(2*len(body)))
+	// A third, served and idle (it takes the scraper's slot).
+	idle := dialRaw(t, srv)
+	idle.write(get)
+	if st, _, _ := idle.answer(); st != 200 {
+		t.Fatalf("third connection: %d", st)
 	}
-	const accepted = "keyward_http_connections_accepted_total"
-
-	a, b, watcher := dialRaw(t, srv), dialRaw(t, srv), dialRaw(t, srv)
-	a.write(get)
-	served("first connection", a)
-	b.write(get)
-	served("second connection", b)
-	if n := scrapeOn(watcher, accepted); n != 3 {
-		t.Fatalf("%s = %v with three clients, want 3", accepted, n)
+	// A fourth takes the idle one's slot.
+	d := dialRaw(t, srv)
+	d.write(get)
+	if st, _, _ := d.answer(); st != 200 {
+		t.Fatalf("fourth connection: %d", st)
 	}
-	if n := scrapeOn(watcher, "keyward_http_connections_open"); n != 3 {
+	idle.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := idle.rd.ReadByte(); err == nil {
+		t.Fatal("the idle connection was not closed for the new client")
+	}
+	if n := scrapeOn(d, "keyward_http_connections_open"); n != 3 {
 		t.Errorf("keyward_http_connections_open = %v, want 3", n)
 	}
-	d, e := dialRaw(t, srv), dialRaw(t, srv)
-	d.write(get)
-	e.write(get)
-	if n := scrapeOn(watcher, accepted); n != 3 {
-		t.Errorf("%s = %v with two clients waiting, want 3", accepted, n)
+	if n := scrapeOn(d, "keyward_http_connections_accepted_total"); n != 5 {
+		t.Errorf("keyward_http_connections_accepted_total = %v, want 5 (a, b, the scraper, idle, d)", n)
 	}
-	a.c.Close()
-	served("fourth connection, once the first closed", d)
-	if n := scrapeOn(watcher, accepted); n != 4 {
-		t.Errorf("%s = %v, want 4 (the fifth still waits)", accepted, n)
-	}
-	b.c.Close()
-	served("fifth connection, once the second closed", e)
-	if n := scrapeOn(watcher, accepted); n != 5 {
-		t.Errorf("%s = %v, want 5", accepted, n)
+	// The busy ones kept their slots: their requests complete.
+	for _, rc := range []*rawConn{a, b} {
+		rc.write(string(body[10:]))
+		if st, code, _ := rc.answer(); st != 404 || code != "NotFound" {
+			t.Errorf("a busy connection's request: want 404 NotFound (no such key); got %d %s", st, code)
+		}
 	}
 }

@@ -186,4 +186,18 @@ func TestIdleConnectionsDoNotStarveClients(t *testing.T) {
 		t.Fatalf("with %d idle keep-alive connections open, a new client is not served: %v", limit, err)
 	}
 	wantStatus(t, "/health/live beside idle connections", r.Status, r.Raw, 200)
+
+	// Sockets opened and left silent (no request byte) hold no slot
+	// either: without this they would keep every client out until the
+	// 10 s header timeout, and could be opened again at once.
+	for i := 0; i < limit; i++ {
+		dialRaw(t, srv)
+	}
+	c2 := srv.client(t) // a new client: a new connection
+	c2.hc.Timeout = 5 * time.Second
+	r, err = c2.send("GET", "/health/live", nil, withoutSignature())
+	if err != nil {
+		t.Fatalf("with %d silent connections open, a new client is not served: %v", limit, err)
+	}
+	wantStatus(t, "/health/live beside silent connections", r.Status, r.Raw, 200)
 }

@@ -150,6 +150,7 @@ type server struct {
 	mgr        *lifecycle.Manager
 	http       *http.Server
 	ln         net.Listener
+	limit      *netlimit.Listener
 	scheme     string
 	tlsCerts   *certs.Reloader
 }
@@ -189,7 +190,7 @@ func buildServer(s *serverSettings) (*server, error) {
 		srv.close()
 		return nil, err
 	}
-	if err := srv.listen(met); err != nil {
+	if err := srv.listen(); err != nil {
 		srv.close()
 		return nil, err
 	}
@@ -222,25 +223,28 @@ func (srv *server) newHTTPServer(met *metrics.Metrics) (*http.Server, error) {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(srv.log.Handler(), slog.LevelWarn),
-		ConnState: func(_ net.Conn, state http.ConnState) {
+		ConnState: func(c net.Conn, state http.ConnState) {
 			switch state {
 			case http.StateNew:
 				met.ConnOpened()
 			case http.StateClosed, http.StateHijacked:
 				met.ConnClosed()
 			}
+			srv.limit.SetState(c, state) // idle connections make room for new ones
 		},
 	}, nil
 }
 
-// listen opens the listener: connections past --max-connections wait in
-// the listen backlog (before TLS: a handshake is work too).
-func (srv *server) listen(met *metrics.Metrics) error {
+// listen opens the listener: at --max-connections, a new client takes
+// the slot of the oldest idle keep-alive connection, or waits while every
+// open one is busy (before TLS: a handshake is work too).
+func (srv *server) listen() error {
 	tcp, err := net.Listen("tcp", srv.flags.address)
 	if err != nil {
 		return err
 	}
-	srv.ln = netlimit.New(tcp, srv.flags.maxConnections)
+	srv.limit = netlimit.New(tcp, srv.flags.maxConnections)
+	srv.ln = srv.limit
 	if srv.flags.tlsCert != "" {
 		if srv.tlsCerts, err = certs.New(srv.flags.tlsCert, srv.flags.tlsKey); err != nil {
 			srv.ln.Close()

@@ -177,11 +177,16 @@ func ReadSmallFile(path string, max int64) ([]byte, error) {
 	if fi.Size() > max {
 		return nil, ErrTooLarge
 	}
-	f, err := os.Open(path)
+	// Non-blocking, and checked again once open: a file swapped for a
+	// named pipe after the Lstat must not block the caller.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, ErrNotRegular
+	}
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, err

@@ -82,6 +82,11 @@ type Manager struct {
 	// stopRetry cancels the background start retries after a boot whose
 	// backend was unreachable (guarded by mu).
 	stopRetry context.CancelFunc
+
+	// neverStarted: the stored configuration's identity has not been
+	// opened by a start since it was stored (guarded by mu; persisted as
+	// persisted.NeverStarted). See guardLocked.
+	neverStarted bool
 }
 
 // Boot retry backoff: a service that was running when the process stopped
@@ -125,6 +130,7 @@ func (m *Manager) Restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.neverStarted = st.NeverStarted
 	m.state.Store(&snapshot{status: StatusConfigured, cfg: &cfg})
 	if len(cfg.Awaiting) > 0 {
 		m.opts.Log.Warn("the KMS service waits for secrets withheld from disk (--no-persist-secrets): give them with POST /kms/start (keyward kms start --master-key -, --token -, --secret-id -); key routes answer 503 until then",
@@ -203,6 +209,7 @@ func (m *Manager) Configure(ctx context.Context, req *config.Request) error {
 	if err := m.guardLocked(ctx, cfg); err != nil {
 		return err
 	}
+	m.noteIdentityLocked(cfg)
 	if err := m.save(cfg, false); err != nil {
 		return err
 	}
@@ -237,6 +244,7 @@ func (m *Manager) Reconfigure(ctx context.Context, req *config.Request) error {
 	}
 	old := m.current.Load()
 	if old == nil {
+		m.noteIdentityLocked(cfg)
 		if err := m.save(cfg, false); err != nil {
 			return err
 		}
@@ -261,9 +269,16 @@ func (m *Manager) Reconfigure(ctx context.Context, req *config.Request) error {
 // another backend type, or another place or key-encryption key for the
 // same type, while the stored backend holds keys. Credentials (a Vault
 // token, an AppRole secret) and cache settings may change freely.
+//
+// A stored configuration that no start has opened cannot hold keys this
+// server made or served, so it is replaced without looking: otherwise an
+// operator who stored an unusable one (Vault unreachable, a bad ca_cert)
+// could never leave it. One that has run but cannot be inspected now is
+// kept: the error says why, and fixing it (same identity) or reaching it
+// again is the way out.
 func (m *Manager) guardLocked(ctx context.Context, next config.Config) error {
 	prev := m.state.Load().cfg
-	if prev == nil || prev.Identity() == next.Identity() {
+	if prev == nil || m.neverStarted || prev.Identity() == next.Identity() {
 		return nil
 	}
 	if len(prev.Awaiting) > 0 {
@@ -274,7 +289,7 @@ func (m *Manager) guardLocked(ctx context.Context, next config.Config) error {
 	}
 	holds, err := m.opts.Backends.HoldsKeys(ctx, *prev)
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot check whether the configured %s backend holds keys, so it is kept (fix it with reconfigure, or make it reachable): %w", prev.BackendType, err)
 	}
 	if holds {
 		return fmt.Errorf("%w: the configured backend holds keys; changing the backend type, where the keys live or what seals them would strand them", kms.ErrConflict)
@@ -394,7 +409,17 @@ func (m *Manager) build(ctx context.Context, cfg config.Config) (*generation, er
 	return gen, nil
 }
 
+// noteIdentityLocked records, before cfg is stored while not running,
+// whether it is a new identity (never started) or the stored one again.
+func (m *Manager) noteIdentityLocked(cfg config.Config) {
+	prev := m.state.Load().cfg
+	if prev == nil || prev.Identity() != cfg.Identity() {
+		m.neverStarted = true
+	}
+}
+
 func (m *Manager) publish(gen *generation, cfg config.Config) {
+	m.neverStarted = false
 	m.current.Store(gen)
 	m.state.Store(&snapshot{status: StatusRunning, cfg: &cfg})
 }

@@ -31,6 +31,9 @@ type fakeBackends struct {
 	down    atomic.Bool
 	opened  atomic.Int32
 	closed  atomic.Int32
+	// inspectErr, if set, is what HoldsKeys answers (a backend that cannot
+	// be inspected: unreachable, a bad ca_cert).
+	inspectErr error
 }
 
 type closeCounter struct {
@@ -66,6 +69,9 @@ func (f *fakeBackends) Open(ctx context.Context, cfg config.Config) (kms.Engine,
 func (f *fakeBackends) HoldsKeys(ctx context.Context, cfg config.Config) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.inspectErr != nil {
+		return false, f.inspectErr
+	}
 	st := f.stores[cfg.Local.KeyDir]
 	if st == nil {
 		return false, nil
@@ -212,4 +218,61 @@ func request(body string) *config.Request {
 		panic(err)
 	}
 	return r
+}
+
+// TestGuardSparesOnlyWhatRan: the identity guard inspects a stored
+// configuration only if a start ever opened it. One that never ran (an
+// unreachable Vault, a bad ca_cert) can be replaced even though it cannot
+// be inspected, also after a restart; one that ran and cannot be
+// inspected is kept, and the error says why.
+func TestGuardSparesOnlyWhatRan(t *testing.T) {
+	dir := t.TempDir()
+	fb := &fakeBackends{inspectErr: fmt.Errorf("%w: vault unreachable", kms.ErrUnavailable)}
+	m := newManager(dir, fb)
+	if err := m.Configure(bg, request(`{"backend_type":"local","key_dir":"/a","master_key":"pw"}`)); err != nil {
+		t.Fatal(err)
+	}
+	m = newManager(dir, fb) // the mark survives a restart
+	if err := m.Restore(bg); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Configure(bg, request(`{"backend_type":"local","key_dir":"/b","master_key":"pw"}`)); err != nil {
+		t.Fatalf("replacing a configuration that never ran: %v", err)
+	}
+	if err := m.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	svc, release, err := m.Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateKey(bg, kms.CreateKeyInput{KeyID: "k1"}); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := m.Stop(bg); err != nil {
+		t.Fatal(err)
+	}
+	m = newManager(dir, fb)
+	if err := m.Restore(bg); err != nil {
+		t.Fatal(err)
+	}
+	err = m.Configure(bg, request(`{"backend_type":"local","key_dir":"/c","master_key":"pw"}`))
+	if !errors.Is(err, kms.ErrUnavailable) {
+		t.Fatalf("replacing a configuration that ran but cannot be inspected: want ErrUnavailable, got %v", err)
+	}
+	// The same identity with other settings is still accepted, and does
+	// not make the configuration new again.
+	if err := m.Reconfigure(bg, request(`{"cache_ttl_seconds":30}`)); err != nil {
+		t.Fatalf("reconfigure, same identity: %v", err)
+	}
+	fb.mu.Lock()
+	fb.inspectErr = nil
+	fb.mu.Unlock()
+	if err := m.Configure(bg, request(`{"backend_type":"local","key_dir":"/c","master_key":"pw"}`)); !errors.Is(err, kms.ErrConflict) {
+		t.Fatalf("replacing a configuration that holds keys: want ErrConflict, got %v", err)
+	}
+	if st := m.Status(bg); st.Config.Local.KeyDir != "/b" {
+		t.Fatalf("stored key_dir %q, want /b", st.Config.Local.KeyDir)
+	}
 }

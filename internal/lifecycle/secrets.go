@@ -17,7 +17,8 @@ import (
 // save persists cfg in its disk form and whether the service runs.
 func (m *Manager) save(cfg config.Config, running bool) error {
 	disk, withheld := cfg.ForDisk(m.opts.NoPersistSecrets)
-	return saveState(m.opts.DataDir, persisted{Format: stateFormat, Running: running, Config: disk, SecretsWithheld: withheld})
+	return saveState(m.opts.DataDir, persisted{Format: stateFormat, Running: running, Config: disk, SecretsWithheld: withheld,
+		NeverStarted: m.neverStarted && !running})
 }
 
 // prepare applies the server's secret policy to a configuration about to

@@ -26,6 +26,11 @@ type persisted struct {
 	// SecretsWithheld names the secrets left out of Config that a
 	// restarted process must be given before it can start.
 	SecretsWithheld []string `json:"secrets_withheld,omitempty"`
+	// NeverStarted marks a configuration (identity) that no start has
+	// opened yet: it cannot hold keys this server made or served, so the
+	// identity guard lets it be replaced without inspecting its backend.
+	// Absent (older state files) means it may have run.
+	NeverStarted bool `json:"never_started,omitempty"`
 }
 
 func saveState(dataDir string, st persisted) error {

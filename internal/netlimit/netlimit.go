@@ -1,45 +1,122 @@
 // Package netlimit bounds the number of connections a server holds open at
-// once. Connections past the bound are not refused: they wait, unaccepted,
-// in the kernel's listen backlog until an open one closes, so a burst is
-// served late rather than dropped, while memory and goroutines stay bounded
-// however many clients connect.
+// once, and keeps idle keep-alive connections from starving new clients.
+//
+// When a new client arrives and every slot is taken, the oldest idle
+// connection (a keep-alive one between requests, or one whose request
+// headers are not complete yet, as http.Server reports through its ConnState hook, wired to
+// Listener.SetState) is closed to make
+// room, as a busy web server does: a client reopens a closed idle
+// connection for its next request. Only when every open connection is busy
+// does the new one wait, accepted but not yet served, for a slot; further
+// clients wait unaccepted in the kernel's listen backlog. Memory and
+// goroutines stay bounded however many clients connect, and one client
+// holding many idle connections cannot lock the others out.
 package netlimit
 
 import (
+	"container/list"
+	"crypto/tls"
 	"net"
+	"net/http"
 	"sync"
 )
 
-// Listener accepts at most a fixed number of open connections. It is the
-// approach of golang.org/x/net/netutil.LimitListener, kept here so the
-// server needs nothing outside the standard library for it.
+// Listener holds at most a fixed number of open connections.
 type Listener struct {
 	net.Listener
 	slots     chan struct{}
 	closeOnce sync.Once
 	done      chan struct{}
+
+	mu   sync.Mutex
+	idle *list.List // of *conn, oldest idle first
+	// becameIdle wakes an Accept waiting for a slot when a connection
+	// turns idle (and may be closed for it).
+	becameIdle chan struct{}
 }
 
 // New returns a Listener that holds at most n connections from inner open at
 // once (n < 1 is treated as 1).
 func New(inner net.Listener, n int) *Listener {
-	return &Listener{Listener: inner, slots: make(chan struct{}, max(n, 1)), done: make(chan struct{})}
+	return &Listener{Listener: inner, slots: make(chan struct{}, max(n, 1)), done: make(chan struct{}),
+		idle: list.New(), becameIdle: make(chan struct{}, 1)}
 }
 
-// Accept waits for a free slot, then for a connection. The slot is given
-// back when the connection is closed.
+// Accept waits for a connection, then for a slot for it: a free one, or
+// the one of the oldest idle connection, which it closes. The slot is
+// given back when the connection is closed.
 func (l *Listener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.slots
 		return nil, err
 	}
-	return &conn{Conn: c, release: func() { <-l.slots }}, nil
+	for {
+		select {
+		case l.slots <- struct{}{}:
+			return &conn{Conn: c, l: l}, nil
+		default:
+		}
+		if l.closeOldestIdle() {
+			continue // its Close gives a slot back
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &conn{Conn: c, l: l}, nil
+		case <-l.becameIdle:
+		case <-l.done:
+			c.Close()
+			return nil, net.ErrClosed
+		}
+	}
+}
+
+// closeOldestIdle closes the connection idle the longest; false when none
+// is idle.
+func (l *Listener) closeOldestIdle() bool {
+	l.mu.Lock()
+	e := l.idle.Front()
+	if e == nil {
+		l.mu.Unlock()
+		return false
+	}
+	c := e.Value.(*conn)
+	l.idle.Remove(e)
+	c.elem = nil
+	l.mu.Unlock()
+	c.Close()
+	return true
+}
+
+// SetState is http.Server's ConnState hook: it tells the Listener which of
+// its connections are idle, closable for a new client: between requests
+// (StateIdle), or accepted with no complete request headers yet
+// (StateNew: http.Server turns a connection active only once it has read
+// a request's headers, so a socket opened and left silent, or sending
+// headers a byte at a time, would otherwise hold its slot until the header
+// timeout, and a stream of them would keep every client out).
+// Connections of other listeners are ignored; a TLS connection is looked
+// through to the connection under it.
+func (l *Listener) SetState(nc net.Conn, state http.ConnState) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	c, ok := nc.(*conn)
+	if !ok || c.l != l {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case (state == http.StateIdle || state == http.StateNew) && c.elem == nil && !c.closed:
+		c.elem = l.idle.PushBack(c)
+		select {
+		case l.becameIdle <- struct{}{}:
+		default:
+		}
+	case state != http.StateIdle && state != http.StateNew && c.elem != nil:
+		l.idle.Remove(c.elem)
+		c.elem = nil
+	}
 }
 
 // Close closes the inner listener and wakes an Accept waiting for a slot.
@@ -52,12 +129,25 @@ func (l *Listener) Close() error {
 // conn gives its slot back on its first Close.
 type conn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	l *Listener
+	// elem is the connection's place in l.idle (nil when not idle);
+	// closed is set by the first Close. Both guarded by l.mu.
+	elem   *list.Element
+	closed bool
 }
 
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.l.mu.Lock()
+	first := !c.closed
+	c.closed = true
+	if c.elem != nil {
+		c.l.idle.Remove(c.elem)
+		c.elem = nil
+	}
+	c.l.mu.Unlock()
+	if first {
+		<-c.l.slots
+	}
 	return err
 }

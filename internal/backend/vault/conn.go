@@ -183,7 +183,10 @@ func loadCA(caCert string, log *slog.Logger) (*x509.CertPool, error) {
 var errCACert = fmt.Errorf("%w: ca_cert must be PEM certificates, or the path of a readable PEM file of at most %d bytes", kms.ErrInvalidRequest, maxCACert)
 
 func readCAFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// Open without blocking (a named pipe with no writer would block an
+	// ordinary open forever, inside the lifecycle manager's lock), then
+	// make sure it is a regular file before reading.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,8 +129,12 @@ func TestCACertFileProbe(t *testing.T) {
 	os.WriteFile(unreadable, []byte("root:*:"), 0o000)
 	big := filepath.Join(dir, "big.pem")
 	os.WriteFile(big, make([]byte, maxCACert+10), 0o644)
+	fifo := filepath.Join(dir, "fifo") // no writer: an ordinary open would block forever
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var answers []string
-	for _, path := range []string{notPEM, unreadable, big, filepath.Join(dir, "missing"), dir, "/dev/zero"} {
+	for _, path := range []string{notPEM, unreadable, big, filepath.Join(dir, "missing"), dir, "/dev/zero", fifo} {
 		_, err := loadCA(path, slog.New(slog.DiscardHandler))
 		if !errors.Is(err, kms.ErrInvalidRequest) {
 			t.Fatalf("%s: err = %v, want ErrInvalidRequest", path, err)
