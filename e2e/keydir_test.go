@@ -76,6 +76,11 @@ func TestKeyDirIsNoWayIntoTheHost(t *testing.T) {
 	os.WriteFile(foreign, []byte("-----BEGIN PRIVATE KEY-----\n"), 0o600)
 	st, _, raw = c.do("DELETE", "/kms/keys/delete", map[string]any{"key_id": "server", "force_immediate": true, "confirm_key_id": "server"})
 	wantError(t, "immediate deletion of a foreign file's name", st, raw, 409, "Conflict")
+	// The answer names the key, not where it lives on the server (a
+	// caller has no business learning the server's paths).
+	if strings.Contains(string(raw), srv.DataDir) || strings.Contains(string(raw), "server.key") {
+		t.Errorf("the refusal discloses a server path: %s", raw)
+	}
 	if b, err := os.ReadFile(foreign); err != nil || !strings.HasPrefix(string(b), "-----BEGIN PRIVATE KEY") {
 		t.Fatalf("the foreign file was removed or changed: %v", err)
 	}

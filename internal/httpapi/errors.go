@@ -58,7 +58,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string
 			if e.err == context.DeadlineExceeded {
 				msg = "the backend did not answer in time"
 			}
-			s.opts.Log.Debug("request failed", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "status", e.status, "code", e.code, "error", msg)
+			if detail := kms.PrivateDetail(err); detail != "" {
+				// Something an operator must look at (a record that does
+				// not open); the caller got the public half only.
+				s.opts.Log.Warn("request failed", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "status", e.status, "code", e.code, "error", msg, "detail", detail)
+			} else {
+				s.opts.Log.Debug("request failed", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "status", e.status, "code", e.code, "error", msg)
+			}
 			writeJSON(w, e.status, errorBody{Code: e.code, Message: msg, RequestID: reqID})
 			return e.status, e.code
 		}

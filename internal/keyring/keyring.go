@@ -367,8 +367,9 @@ func (k *Keyring) Destroy(ctx context.Context, id string, precondition func(kms.
 // refusal that says why nothing was deleted.
 func unopenable(id string, err error) error {
 	if errors.Is(err, kms.ErrCorrupt) {
-		return fmt.Errorf("%w: key %q: its record cannot be opened (damaged, foreign, or sealed under another key), and Keyward deletes only records it can prove are its own; inspect and remove it by hand: %w",
-			kms.ErrConflict, id, err)
+		// The cause names where the record lives (a server path, a Vault
+		// path): the server log gets it, the caller does not.
+		return kms.WithPrivateCause(kms.ErrConflict, fmt.Sprintf("key %q: its record cannot be opened (damaged, foreign, or sealed under another key), and Keyward deletes only records it can prove are its own; an operator must inspect it (the server log says where it is)", id), err)
 	}
 	return err
 }

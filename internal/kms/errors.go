@@ -30,3 +30,33 @@ var (
 	// foreign, or sealed under another master key). Reported, never used.
 	ErrCorrupt = errors.New("key record unreadable")
 )
+
+// privateCauseError is an error whose message is public (answered to the
+// caller) while its cause is not: the cause of, say, a record that cannot
+// be opened names server paths or a backend's answer, which a caller of
+// the API has no business seeing. errors.Is sees both kind and cause; the
+// cause's text reaches only the server log (PrivateDetail).
+type privateCauseError struct {
+	kind, cause error
+	public      string
+}
+
+// WithPrivateCause returns an error of the given kind whose message is
+// public (with the kind's text in front, as %w would put it) and whose
+// cause is matched by errors.Is but kept out of the message.
+func WithPrivateCause(kind error, public string, cause error) error {
+	return &privateCauseError{kind: kind, cause: cause, public: kind.Error() + ": " + public}
+}
+
+func (e *privateCauseError) Error() string   { return e.public }
+func (e *privateCauseError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+// PrivateDetail returns the text of the private cause in err's chain, for
+// the server log ("" if there is none).
+func PrivateDetail(err error) string {
+	var p *privateCauseError
+	if errors.As(err, &p) && p.cause != nil {
+		return p.cause.Error()
+	}
+	return ""
+}

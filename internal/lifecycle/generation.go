@@ -72,7 +72,7 @@ func (g *generation) startSweeper(interval time.Duration, log *slog.Logger, m *m
 			}
 			destroyed, err := g.svc.Sweep(ctx)
 			if err != nil && ctx.Err() == nil {
-				log.Error("deletion sweep failed", "error", err.Error(), "destroyed", destroyed)
+				log.Error("deletion sweep failed", "error", err.Error(), "detail", kms.PrivateDetail(err), "destroyed", destroyed)
 				m.SweeperError()
 			}
 			rotated, err := g.svc.RotateDue(ctx)
