@@ -224,11 +224,13 @@ func TestVaultTwoNodes(t *testing.T) {
 			createKey(t, ca, "doomed")
 			doomedA := generate(t, ca, "doomed", nil)
 			doomedB := generate(t, cb, "doomed", nil)
+			// Timed from before the request: the window starts while the
+			// server handles it, which on a loaded machine can take seconds.
+			scheduled = time.Now()
 			st, _, raw = ca.do("DELETE", "/kms/keys/delete", map[string]any{"key_id": "doomed", "pending_window_in_days": 7})
 			if !wantStatus(t, "schedule deletion of doomed on A", st, raw, 200) {
 				t.FailNow()
 			}
-			scheduled = time.Now()
 			goneOn := map[string]time.Duration{}
 			waitUntil(20*time.Second, 200*time.Millisecond, func() bool {
 				for name, c := range map[string]*client{"A": ca, "B": cb} {

@@ -79,6 +79,44 @@ func TestMergeIsPartial(t *testing.T) {
 	}
 }
 
+// TestMergeKeepsTheCredentialWhereItWasGiven: a reconfigure that points
+// the stored Vault credential at another server (address, namespace, CA,
+// or TLS checks off) must give the credential again; otherwise a caller
+// allowed to reconfigure could collect the token with a Vault of its own.
+func TestMergeKeepsTheCredentialWhereItWasGiven(t *testing.T) {
+	stored, err := build(t, `{"backend_type":"vault","address":"https://v:8200","auth_method":{"token":"old"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{
+		`{"address":"https://attacker:8200"}`,
+		`{"namespace":"other"}`,
+		`{"ca_cert":"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}`,
+		`{"skip_tls_verify":true}`,
+	} {
+		r, err := ParseRequest([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Merge(stored, "/data"); !errors.Is(err, kms.ErrInvalidRequest) || !strings.Contains(err.Error(), "auth_method") {
+			t.Errorf("%s without auth_method: %v", body, err)
+		}
+		// With the credential given again, the change is accepted.
+		r, _ = ParseRequest([]byte(strings.TrimSuffix(body, "}") + `,"auth_method":{"token":"new"}}`))
+		if _, err := r.Merge(stored, "/data"); err != nil && strings.Contains(err.Error(), "auth_method") {
+			t.Errorf("%s with auth_method: %v", body, err)
+		}
+	}
+	// The same address again, or settings that do not move the
+	// credential, need nothing.
+	for _, body := range []string{`{"address":"https://v:8200"}`, `{"cache_ttl_seconds":60}`, `{"skip_tls_verify":false}`, `{"key_path_prefix":"p2"}`} {
+		r, _ := ParseRequest([]byte(body))
+		if _, err := r.Merge(stored, "/data"); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+}
+
 func TestSummariesCarryNoSecret(t *testing.T) {
 	for _, body := range []string{
 		`{"backend_type":"local","master_key":"SECRET-PASSPHRASE"}`,

@@ -316,6 +316,7 @@ func (r *Request) apply(c Config, dataDir string) (Config, error) {
 			c.Vault = &Vault{MountPath: DefaultMountPath, KVMount: DefaultKVMount, KeyPathPrefix: DefaultKeyPathPrefix}
 		}
 		v := c.Vault
+		before := *v
 		setS(&v.Address, r.Address)
 		if r.Auth != nil {
 			v.Auth = *r.Auth
@@ -327,11 +328,25 @@ func (r *Request) apply(c Config, dataDir string) (Config, error) {
 		setS(&v.KeyPathPrefix, r.KeyPathPrefix)
 		setS(&v.CACert, r.CACert)
 		setB(&v.SkipTLSVerify, r.SkipTLSVerify)
+		if r.Auth == nil && before.Address != "" && redirectsCredential(before, *v) {
+			return Config{}, fmt.Errorf("%w: auth_method must be given again when address, namespace, ca_cert or skip_tls_verify changes: a stored Vault credential is only ever sent to the Vault it was given for", kms.ErrInvalidRequest)
+		}
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// redirectsCredential reports whether a change of Vault settings would send
+// the stored credential somewhere else, or over a channel it was not given
+// for: another address or namespace, another CA, or certificate checks
+// turned off. Otherwise a caller allowed to reconfigure, but not trusted
+// with the Vault token, could point Keyward at a server of theirs and
+// receive the token with the next login.
+func redirectsCredential(before, after Vault) bool {
+	return before.Address != after.Address || before.Namespace != after.Namespace ||
+		before.CACert != after.CACert || (after.SkipTLSVerify && !before.SkipTLSVerify)
 }
 
 func setS(dst *string, src *string) {
