@@ -143,6 +143,7 @@ func TestErrorsAndLimits(t *testing.T) {
 	}
 
 	// Missing and invalid fields.
+	blob := generate(t, c, "err-key", nil).Blob
 	for _, tc := range []struct {
 		what, method, path string
 		body               any
@@ -153,6 +154,13 @@ func TestErrorsAndLimits(t *testing.T) {
 		{"decrypt with an empty ciphertext_blob", "POST", "/kms/decrypt", map[string]any{"ciphertext_blob": ""}, 400, "InvalidRequest"},
 		{"generate with an unknown key_spec", "POST", "/kms/generate-data-key", map[string]any{"key_id": "err-key", "key_spec": "AES_512"}, 400, "InvalidRequest"},
 		{"generate with number_of_bytes 0x10000", "POST", "/kms/generate-data-key", map[string]any{"key_id": "err-key", "number_of_bytes": 65536}, 400, "InvalidRequest"},
+		{"generate with a negative number_of_bytes", "POST", "/kms/generate-data-key", map[string]any{"key_id": "err-key", "number_of_bytes": -32}, 400, "InvalidRequest"},
+		{"generate with a negative NumberOfBytes", "POST", "/kms/generate-data-key", map[string]any{"key_id": "err-key", "NumberOfBytes": -1}, 400, "InvalidRequest"},
+		{"generate with number_of_bytes and NumberOfBytes disagreeing", "POST", "/kms/generate-data-key", map[string]any{"key_id": "err-key", "number_of_bytes": 16, "NumberOfBytes": 32}, 400, "InvalidRequest"},
+		{"rotation with a negative period_days", "POST", "/kms/keys/rotation", map[string]any{"key_id": "err-key", "enabled": true, "period_days": -30}, 400, "InvalidRequest"},
+		{"rotation off with a negative period_days", "POST", "/kms/keys/rotation", map[string]any{"key_id": "err-key", "enabled": false, "period_days": -30}, 400, "InvalidRequest"},
+		{"rotation with period_days and RotationPeriodInDays disagreeing", "POST", "/kms/keys/rotation", map[string]any{"key_id": "err-key", "enabled": true, "period_days": 90, "RotationPeriodInDays": 180}, 400, "InvalidRequest"},
+		{"re-encrypt without a destination", "POST", "/kms/re-encrypt", map[string]any{"ciphertext_blob": blob}, 400, "InvalidRequest"},
 		{"generate on an unknown key", "POST", "/kms/generate-data-key", map[string]any{"key_id": "no-such-key"}, 404, "NotFound"},
 		{"generate with an invalid key id", "POST", "/kms/generate-data-key", map[string]any{"key_id": "bad/id"}, 400, "InvalidRequest"},
 		{"encrypt without plaintext", "POST", "/kms/encrypt", map[string]any{"key_id": "err-key"}, 400, "InvalidRequest"},

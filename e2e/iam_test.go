@@ -276,6 +276,10 @@ func TestReEncryptNeedsSourceRight(t *testing.T) {
 	st, _, raw = toOnly.do("POST", "/kms/re-encrypt", map[string]any{
 		"ciphertext_blob": victimKey.Blob, "source_encryption_context": map[string]string{"app": "payroll"}, "destination_key_id": "own"})
 	wantError(t, "to-only moves the victim's blob to its own key", st, raw, 403, "AccessDenied")
+	// A request without a destination is malformed whoever sends it: 400,
+	// not an authorization answer about the default key.
+	st, _, raw = toOnly.do("POST", "/kms/re-encrypt", map[string]any{"ciphertext_blob": victimKey.Blob})
+	wantError(t, "re-encrypt without a destination", st, raw, 400, "InvalidRequest")
 
 	// The legacy action still grants both halves (its documented meaning).
 	mover := as("mover")

@@ -46,7 +46,11 @@ func (req *generateDataKeyRequest) parse(body []byte) (size int, err error) {
 	if err := generateDataKeySchema.Decode(body, req); err != nil {
 		return 0, err
 	}
-	return kms.DataKeySize(first(req.KeySpec, req.KeySpecAWS), max(req.NumberOfBytes, req.NumberOfBytesAWS))
+	n, err := eitherSpelling("number_of_bytes", req.NumberOfBytes, req.NumberOfBytesAWS)
+	if err != nil {
+		return 0, err
+	}
+	return kms.DataKeySize(first(req.KeySpec, req.KeySpecAWS), n)
 }
 
 func (s *Server) generateDataKey(c *call) error {
@@ -199,7 +203,13 @@ func (s *Server) reEncrypt(c *call) error {
 	if err != nil {
 		return err
 	}
-	dst, err := c.resolveKey(c.keyOrDefault(first(req.DestKeyID, req.DestKeyIDAWS)))
+	// The destination is required (as in AWS; the default key is not
+	// used for it): a request without one is malformed, whoever sends it.
+	dstID := first(req.DestKeyID, req.DestKeyIDAWS)
+	if dstID == "" {
+		return errMissing("destination_key_id")
+	}
+	dst, err := c.resolveKey(dstID)
 	if err != nil {
 		return err
 	}
@@ -212,9 +222,6 @@ func (s *Server) reEncrypt(c *call) error {
 	src, err := c.resolveKey(first(req.SourceKeyID, req.SourceKeyAWS))
 	if err != nil {
 		return err
-	}
-	if first(req.DestKeyID, req.DestKeyIDAWS) == "" {
-		dst = "" // the service reports the missing destination
 	}
 	id, out, err := c.svc.ReEncrypt(c.ctx, blob, contextOf(req.SourceCtx, req.SourceCtxAWS), src, dst, contextOf(req.DestCtx, req.DestCtxAWS))
 	if err != nil {

@@ -78,6 +78,20 @@ func (s *Server) createKey(c *call) error {
 	return nil
 }
 
+// eitherSpelling is a number a request may give in its snake_case or its
+// AWS spelling: whichever is given (0 is "not given"; a negative value is
+// kept for the validator to refuse), and an error if both are given and
+// disagree, rather than silently preferring one.
+func eitherSpelling(field string, snake, aws int) (int, error) {
+	if snake != 0 && aws != 0 && snake != aws {
+		return 0, fmt.Errorf("%w: %s is given twice (also in its AWS spelling) with different values", kms.ErrInvalidRequest, field)
+	}
+	if snake != 0 {
+		return snake, nil
+	}
+	return aws, nil
+}
+
 func first(a, b string) string {
 	if a != "" {
 		return a

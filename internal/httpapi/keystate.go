@@ -87,7 +87,11 @@ func (s *Server) setRotation(c *call) error {
 	if err := c.authorize(id); err != nil {
 		return err
 	}
-	m, err := c.svc.SetRotation(c.ctx, id, *req.Enabled, max(req.PeriodDays, req.RotationPeriodInDays))
+	period, err := eitherSpelling("period_days", req.PeriodDays, req.RotationPeriodInDays)
+	if err != nil {
+		return err
+	}
+	m, err := c.svc.SetRotation(c.ctx, id, *req.Enabled, period)
 	return writeKeyChange(c, m, err)
 }
 
