@@ -11,7 +11,7 @@ import (
 // Key state and metadata routes (docs/api.md, "Key state"): enable, disable,
 // rotation, description and tags. Each answers {"key_id", "deletion_date",
 // "key_metadata"} with the updated metadata.
-func (s *Server) keyLifecycleRoutes() []*route {
+func (s *Server) keyStateRoutes() []*route {
 	const t = 30 * time.Second
 	return []*route{
 		{method: "POST", path: "/kms/keys/enable", action: "kms:EnableKey", maxBody: MaxBody, timeout: t, service: true, keyScoped: true, handle: s.enableKey},

@@ -200,7 +200,7 @@ func New(o Options) *Server {
 	s.bodies.limit = o.UnauthenticatedBodyBytes
 	s.routes = append(s.routes, s.serviceRoutes()...)
 	s.routes = append(s.routes, s.keyRoutes()...)
-	s.routes = append(s.routes, s.keyLifecycleRoutes()...)
+	s.routes = append(s.routes, s.keyStateRoutes()...)
 	s.routes = append(s.routes, s.dataKeyRoutes()...)
 	s.routes = append(s.routes, s.legacyRoutes()...)
 	s.routes = append(s.routes, s.aliasRoutes()...)
