@@ -20,8 +20,9 @@
 // Keyward (aes256-gcm96, not exportable); its material never leaves Vault, and
 // every wrap and unwrap is exactly one Transit call with the blob header
 // and encryption context as associated data. The metadata lives in the
-// same KV v2 layout (field "metadata"), cached and revalidated the same
-// way.
+// same sealed KV v2 record as for vault (without material), cached and
+// revalidated the same way; records of Keyward 0.1, which were not sealed,
+// are sealed once by migrate.go.
 //
 // # Writes and concurrency
 //
@@ -32,8 +33,8 @@
 // (every version, for good). See kvStore.
 //
 // keyring.Destroy opens the record and checks its precondition on one KV
-// version and deletes exactly that version (kvRecords.DeleteAt), as the
-// vault-transit backend does.
+// version, and kvRecords.Delete deletes exactly that version, on both
+// backends.
 //
 // # Ownership
 //
@@ -42,7 +43,7 @@
 // record is never deleted, a path whose current version was deleted
 // outside Keyward is never reused, and a Transit key is used, rotated or
 // deleted only when the key's record says "transit": "owned" (see
-// ownsTransitKey and transitBackend.Create).
+// transitMaterial: Commit, Usable and Destroy).
 //
 // # Calls
 //

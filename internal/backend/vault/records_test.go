@@ -348,7 +348,7 @@ func TestUnreadableAndLeftovers(t *testing.T) {
 	}
 }
 
-// TestDeleteAt: the store deletes exactly the revision it is given, so a
+// TestDeleteAt: kvRecords.Delete deletes exactly the revision it is given, so a
 // change made by another node since the keyring's check wins.
 func TestDeleteAt(t *testing.T) {
 	t.Parallel()
