@@ -20,13 +20,13 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 
+	"github.com/keyward/keyward/internal/fsutil"
 	"github.com/keyward/keyward/internal/jsonbody"
 	"github.com/keyward/keyward/internal/kms"
 )
@@ -252,17 +252,9 @@ func readSecretFile(dir, path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	b, err := fsutil.ReadRegular(f, MaxSecretFileSize)
 	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() || fi.Size() > MaxSecretFileSize {
-		return nil, errors.New("not a regular file of the allowed size")
-	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileSize+1))
-	if err != nil || len(b) > MaxSecretFileSize {
-		clear(b)
-		return nil, errors.New("unreadable or too large")
+		return nil, errors.New("not a regular file of the allowed size, or unreadable")
 	}
 	return b, nil
 }

@@ -184,14 +184,29 @@ func ReadSmallFile(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+	return ReadRegular(f, max)
+}
+
+// ReadRegular reads all of f, which must be a regular file of at most max
+// bytes (checked on the open file, so a path swapped after a check cannot
+// slip a pipe or a device in; open it with O_NONBLOCK so that a named pipe
+// fails here instead of blocking the open). On error nothing is returned
+// and what was read is cleared: the file may hold a secret.
+func ReadRegular(f *os.File, max int64) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
 		return nil, ErrNotRegular
+	}
+	if fi.Size() > max {
+		return nil, ErrTooLarge
 	}
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
+		clear(b)
 		return nil, err
 	}
 	if int64(len(b)) > max {
+		clear(b)
 		return nil, ErrTooLarge
 	}
 	return b, nil

@@ -22,6 +22,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keyward/keyward/internal/fsutil"
 	"github.com/keyward/keyward/internal/kms"
 )
 
@@ -191,19 +192,9 @@ func readCAFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	b, err := fsutil.ReadRegular(f, maxCACert)
 	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxCACert+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxCACert {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxCACert)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return b, nil
 }
