@@ -15,6 +15,10 @@ for tool in curl python3 zsh fish; do
 	command -v "$tool" >/dev/null || { echo "test.sh: $tool is required (curl and python3: independent SigV4 signers in e2e; zsh and fish: CLI completion checks; .ci/run installs them)" >&2; exit 1; }
 done
 python3 -c 'import botocore' 2>/dev/null || { echo "test.sh: python3 botocore is required (e2e signs with it)" >&2; exit 1; }
+for tool in aws node; do
+	command -v "$tool" >/dev/null || { echo "test.sh: $tool is required (the AWS KMS API e2e tests run the aws CLI and the AWS SDK for JavaScript; .ci/run installs them)" >&2; exit 1; }
+done
+[ -d interop/aws-js/node_modules/@aws-sdk/client-kms ] || { echo "test.sh: run npm ci in interop/aws-js (the AWS SDK for JavaScript of the e2e tests; .ci/run does)" >&2; exit 1; }
 
 echo "== Vault server for the Vault backend tests (built once into .vault/, skipped when present)"
 bash scripts/vault.sh build

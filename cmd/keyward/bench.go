@@ -122,6 +122,7 @@ func parseBenchFlags(args []string, env environment, stderr io.Writer) (benchSet
 		b                 benchSettings
 		o                 = &b.opts
 		ops, conc, caCert string
+		apis              string
 		insecure          bool
 	)
 	fs := flag.NewFlagSet("keyward bench", flag.ContinueOnError)
@@ -132,6 +133,7 @@ func parseBenchFlags(args []string, env environment, stderr io.Writer) (benchSet
 	fs.StringVar(&o.SecretKey, "secret-key", def("KEYWARD_SECRET_KEY", ""), "secret key (KEYWARD_SECRET_KEY)")
 	fs.StringVar(&o.KeyID, "key-id", "", `key to use; default: create a key "bench-<random>"`)
 	fs.StringVar(&ops, "ops", "generate,decrypt", "comma-separated ops: "+strings.Join(bench.Ops, ","))
+	fs.StringVar(&apis, "api", "admin", `the Keyward server's front doors to measure, comma-separated: admin (the admin API), aws (the AWS KMS API, target "kw-aws"); with both, each AWS step runs right after the matching admin step`)
 	fs.StringVar(&conc, "concurrency", "1,4,16,64", "comma-separated concurrency steps (workers, one connection each)")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each step")
 	fs.Int64Var(&o.Requests, "requests", 0, "requests per step instead of --duration")
@@ -161,6 +163,9 @@ func parseBenchFlags(args []string, env environment, stderr io.Writer) (benchSet
 	}
 	if ops != "" {
 		o.Ops = strings.Split(ops, ",")
+	}
+	if apis != "" {
+		o.APIs = strings.Split(apis, ",")
 	}
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/keyward/keyward/internal/httpapi"
+	"github.com/keyward/keyward/internal/iam"
 )
 
 // environment is the process environment as runServer is given it: the one
@@ -51,6 +52,7 @@ type serverFlags struct {
 	maxBodyMemoryMiB       int
 	secretsDir             string
 	noPersistSecrets       bool
+	awsAccountID           string
 }
 
 // Defaults of the bounds on work done for callers not yet authenticated.
@@ -87,6 +89,7 @@ func parseServerFlags(args []string, env environment, stderr io.Writer) (serverF
 	fs.IntVar(&f.maxBodyMemoryMiB, "max-body-memory", defaultMaxBodyMemoryMiB, "MiB of request bodies read before their sender is authenticated (requests without x-amz-content-sha256); past it such requests get 503")
 	fs.StringVar(&f.secretsDir, "secrets-dir", "", "the only directory whose files a configuration may name as secrets (master_key_file, token_file, secret_id_file); none: file references are refused")
 	fs.BoolVar(&f.noPersistSecrets, "no-persist-secrets", false, "keep inline secrets (master key, Vault token, AppRole secret id) in memory only; after a restart the service waits for them in kms start")
+	fs.StringVar(&f.awsAccountID, "aws-account-id", iam.DefaultAWSAccountID, "the AWS account id of the AWS KMS API: key ARNs name it, and policy resources must name it (or no account)")
 	if err := applyEnv(fs, env); err != nil {
 		return f, err
 	}
@@ -136,6 +139,8 @@ func (f *serverFlags) check() error {
 	// keeps the byte count far from overflowing.
 	case f.maxBodyMemoryMiB < 1 || f.maxBodyMemoryMiB > 1<<20:
 		return fmt.Errorf("--max-body-memory must be between 1 and %d MiB, got %d", 1<<20, f.maxBodyMemoryMiB)
+	case !iam.ValidAWSAccountID(f.awsAccountID):
+		return fmt.Errorf("--aws-account-id must be 12 digits, got %q", f.awsAccountID)
 	case f.dev && f.noPersistSecrets:
 		return errors.New("--dev keeps a generated root key in the data dir, which --no-persist-secrets (KEYWARD_NO_PERSIST_SECRETS) forbids: run one or the other")
 	}

@@ -160,6 +160,9 @@ type server struct {
 func buildServer(s *serverSettings) (*server, error) {
 	srv := &server{serverSettings: s, scheme: "http"}
 	srv.identities = iam.New(s.rootUser, s.rootSecret, s.log)
+	if err := srv.identities.SetAWSAccountID(s.flags.awsAccountID); err != nil {
+		return nil, fmt.Errorf("--aws-account-id: %w", err)
+	}
 	if s.flags.iamFile != "" {
 		if err := srv.identities.LoadFile(s.flags.iamFile, s.env.get); err != nil {
 			return nil, fmt.Errorf("--iam-file: %w", err)
@@ -214,6 +217,7 @@ func (srv *server) newHTTPServer(met *metrics.Metrics) (*http.Server, error) {
 		Metrics:                  met,
 		MetricsAuth:              f.metricsAuth,
 		UnauthenticatedBodyBytes: int64(f.maxBodyMemoryMiB) << 20,
+		AWSAccountID:             f.awsAccountID,
 	})
 	return &http.Server{
 		Handler:           api,

@@ -104,3 +104,23 @@ func TestSecretResolverWiring(t *testing.T) {
 		t.Error("--secrets-dir equal to the data dir accepted")
 	}
 }
+
+// TestAWSAccountIDFlag: --aws-account-id (KEYWARD_AWS_ACCOUNT_ID) defaults
+// to 000000000000 and must be 12 digits.
+func TestAWSAccountIDFlag(t *testing.T) {
+	f, err := parseServerFlags(nil, parseEnv(nil), io.Discard)
+	if err != nil || f.awsAccountID != "000000000000" {
+		t.Fatalf("default: %q %v", f.awsAccountID, err)
+	}
+	if f, err = parseServerFlags(nil, parseEnv([]string{"KEYWARD_AWS_ACCOUNT_ID=111122223333"}), io.Discard); err != nil || f.awsAccountID != "111122223333" {
+		t.Fatalf("from the environment: %q %v", f.awsAccountID, err)
+	}
+	if f, err = parseServerFlags([]string{"--aws-account-id", "444455556666"}, parseEnv([]string{"KEYWARD_AWS_ACCOUNT_ID=111122223333"}), io.Discard); err != nil || f.awsAccountID != "444455556666" {
+		t.Fatalf("the command line wins: %q %v", f.awsAccountID, err)
+	}
+	for _, bad := range []string{"12345", "1234567890123", "11112222333x"} {
+		if _, err := parseServerFlags([]string{"--aws-account-id", bad}, parseEnv(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "--aws-account-id must be 12 digits") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

@@ -21,6 +21,10 @@ type Options struct {
 	Endpoint             string
 	AccessKey, SecretKey string
 	KeyID                string // empty: create "bench-<random>"
+	// APIs are the Keyward target's front doors to measure (of APIs):
+	// "admin" when empty; with both, each AWS step runs right after the
+	// matching admin step.
+	APIs []string
 
 	// Vault Transit target, when VaultAddr is set.
 	VaultAddr, VaultToken string
@@ -60,6 +64,11 @@ func (o *Options) Validate() error {
 		}
 		if o.VaultToken == "" {
 			return errors.New("the Vault target needs a token (--vault-token or VAULT_TOKEN)")
+		}
+	}
+	for _, api := range o.APIs {
+		if !slices.Contains(APIs, api) {
+			return fmt.Errorf("unknown API %q (want some of %s)", api, strings.Join(APIs, ","))
 		}
 	}
 	for _, op := range o.Ops {
@@ -105,12 +114,22 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	defer setupClient.CloseIdleConnections()
 
 	var targets []target
+	var awsDoor *awsTarget // runs after each step of the admin target
 	if o.Endpoint != "" {
-		targets = append(targets, &keywardTarget{
+		admin := &keywardTarget{
 			api:    strings.TrimRight(o.Endpoint, "/") + "/rustfs/admin/v3",
 			signer: &sigv4.Signer{AccessKey: o.AccessKey, SecretKey: o.SecretKey, Region: "us-east-1", Service: "kms"},
 			keyID:  o.KeyID, client: setupClient, now: now, log: log,
-		})
+		}
+		apis := o.APIs
+		if len(apis) == 0 {
+			apis = []string{"admin"}
+		}
+		admin.skipSteps = !slices.Contains(apis, "admin")
+		targets = append(targets, admin)
+		if slices.Contains(apis, "aws") {
+			awsDoor = &awsTarget{admin: admin, url: awsURL(o.Endpoint)}
+		}
 	}
 	if o.VaultAddr != "" {
 		mount := o.VaultMount
@@ -146,11 +165,22 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		}
 		for _, op := range tops {
 			for _, c := range conc {
-				row, err := o.RunStep(ctx, t.plan(op), c)
-				if err != nil {
-					return rows, err
+				steps := []target{t}
+				if k, ok := t.(*keywardTarget); ok {
+					if k.skipSteps {
+						steps = nil
+					}
+					if awsDoor != nil {
+						steps = append(steps, awsDoor)
+					}
 				}
-				rows = append(rows, row)
+				for _, st := range steps {
+					row, err := o.RunStep(ctx, st.plan(op), c)
+					if err != nil {
+						return rows, err
+					}
+					rows = append(rows, row)
+				}
 			}
 		}
 	}

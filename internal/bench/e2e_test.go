@@ -148,6 +148,29 @@ func TestEndToEndAgainstKeywardServer(t *testing.T) {
 		t.Errorf("--key-id given, but a key was created:\n%s", stderr)
 	}
 
+	// Both front doors, interleaved: each AWS step right after its admin
+	// step, every op of the AWS door with zero errors.
+	stdout, stderr, err = run("--json", "--api", "admin,aws", "--ops", strings.Join(Ops, ","), "--concurrency", "2", "--requests", "200", "--warmup", "0s", "--key-id", keyID)
+	if err != nil {
+		t.Fatalf("keyward bench --api admin,aws: %v\n%s", err, stderr)
+	}
+	rows = nil
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || len(rows) != 2*len(Ops) {
+		t.Fatalf("--api admin,aws: %v, %d rows:\n%s", err, len(rows), stdout)
+	}
+	for i, op := range Ops {
+		if a, w := rows[2*i], rows[2*i+1]; a.Target != "keyward" || w.Target != "kw-aws" || a.Op != op || w.Op != op || w.Requests != 200 || w.Errors != 0 {
+			t.Errorf("rows %d, %d: %+v %+v", 2*i, 2*i+1, a, w)
+		}
+	}
+	if stdout, stderr, err = run("--json", "--api", "aws", "--ops", "decrypt", "--concurrency", "1", "--requests", "50", "--warmup", "0s", "--key-id", keyID); err != nil ||
+		!strings.Contains(stdout, `"kw-aws"`) || strings.Contains(stdout, `"keyward"`) {
+		t.Errorf("--api aws: %v\n%s\n%s", err, stdout, stderr)
+	}
+	if _, stderr, err = run("--api", "grpc"); err == nil || !strings.Contains(stderr, `unknown API "grpc"`) {
+		t.Errorf("unknown API: err %v, stderr:\n%s", err, stderr)
+	}
+
 	// A wrong secret fails at setup with the server's answer.
 	_, stderr, err = run("--secret-key", "wrong-secret-123", "--requests", "10", "--concurrency", "1")
 	if err == nil || !strings.Contains(stderr, "SignatureDoesNotMatch") {

@@ -169,6 +169,9 @@ type keywardTarget struct {
 	log    io.Writer
 	runID  string
 	seq    atomic.Int64 // create: key ids unique across steps
+	// skipSteps: only the AWS door is measured; this target still sets
+	// up the key.
+	skipSteps bool
 }
 
 func (k *keywardTarget) name() string { return "keyward" }

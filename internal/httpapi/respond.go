@@ -18,11 +18,17 @@ var jsonContentType = []string{"application/json"}
 
 // writeJSON writes v as the JSON response body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeJSONAs(w, status, v, jsonContentType)
+}
+
+// writeJSONAs is writeJSON with another JSON Content-Type (shared, as
+// jsonContentType).
+func writeJSONAs(w http.ResponseWriter, status int, v any, contentType []string) {
 	b, err := json.Marshal(v)
 	if err != nil { // only our own types are written; this is a bug
 		status, b = http.StatusInternalServerError, []byte(`{"code":"InternalError","message":"response encoding failed"}`)
 	}
-	w.Header()["Content-Type"] = jsonContentType
+	w.Header()["Content-Type"] = contentType
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))

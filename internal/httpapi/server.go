@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -71,6 +73,9 @@ type Options struct {
 	// before their sender is authenticated (see bodyBudget); 0 means
 	// DefaultUnauthenticatedBodyBytes.
 	UnauthenticatedBodyBytes int64
+	// AWSAccountID is the account of the key ARNs of the AWS KMS door
+	// (aws.go); "" means DefaultAWSAccountID.
+	AWSAccountID string
 }
 
 // Server serves the API.
@@ -80,6 +85,10 @@ type Server struct {
 	routes []*route
 	reqSeq atomic.Uint64
 	bodies bodyBudget
+	// The AWS KMS door (aws.go): its operations by name, and the route of
+	// every other X-Amz-Target.
+	awsOps         map[string]*route
+	awsUnsupported *route
 }
 
 // route is one admin endpoint.
@@ -103,7 +112,9 @@ type route struct {
 	// reach the service only through call.authorize, so a key-scoped route
 	// cannot skip its check: c.svc stays nil until then.
 	keyScoped bool
-	handle    func(*call) error
+	// aws: an operation of the AWS KMS door, answered in AWS's shapes.
+	aws    bool
+	handle func(*call) error
 	// pattern is fullPath, computed once in New (metrics and audit use it
 	// on every request); series are its request metrics.
 	pattern string
@@ -224,6 +235,16 @@ func New(o Options) *Server {
 	for _, p := range order {
 		s.mux.Handle(p, s.dispatch(byPath[p]))
 	}
+	s.awsOps, s.awsUnsupported = s.awsRoutes(), newAWSUnsupported()
+	for op, rt := range s.awsOps {
+		rt.pattern = awsTargetPrefix + op
+	}
+	s.awsUnsupported.pattern = awsUnsupportedPattern
+	for _, rt := range append(slices.Collect(maps.Values(s.awsOps)), s.awsUnsupported) {
+		rt.series = o.Metrics.Route(rt.pattern, rt.method)
+		patterns = append(patterns, rt.pattern)
+	}
+	s.mux.HandleFunc("POST /{$}", s.serveAWS)
 	o.Metrics.RestrictRoutes(patterns...)
 	s.mux.HandleFunc("/health/live", s.live)
 	s.mux.HandleFunc("/health/ready", s.ready)
@@ -267,7 +288,11 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 	c := &call{r: r, route: rt, srv: s, reqID: s.newRequestID(), start: time.Now()}
 	c.rec = recorder{ResponseWriter: w, status: http.StatusOK}
 	c.w = &c.rec
-	w.Header().Set("X-Request-Id", c.reqID)
+	if rt.aws {
+		w.Header().Set("X-Amzn-Requestid", c.reqID) // where AWS SDKs look
+	} else {
+		w.Header().Set("X-Request-Id", c.reqID)
+	}
 	defer s.finish(c)
 	// The headers first: a request whose signature does not verify is
 	// answered without reading its body, unless the signature covers the
@@ -328,6 +353,10 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 // fail answers the call with the mapped error and remembers the code for
 // the audit line.
 func (c *call) fail(err error) {
+	if c.route.aws {
+		_, c.code = c.srv.writeAWSError(c.w, c.r, c.reqID, err)
+		return
+	}
 	_, c.code = c.srv.writeError(c.w, c.r, c.reqID, err)
 }
 

@@ -36,11 +36,18 @@
 // so a typo cannot silently grant or fail to deny. Resources are matched
 // case-sensitively, with '*' and '?' wildcards.
 //
-// Only two Resource forms exist: "*" and KeyARNPrefix followed by a key id
-// pattern ("arn:aws:kms:::key/app-*"). Region- or account-qualified ARNs
-// and RustFS's "arn:aws:kms:::*" are refused with a hint: Keyward has no
-// regions or accounts, and guessing whether such an ARN should match
-// would make the same policy mean different things here and in AWS.
+// Resources are "*", or an ARN naming keys or aliases:
+// KeyARNPrefix followed by a key id pattern ("arn:aws:kms:::key/app-*"),
+// AliasARNPrefix followed by an alias name pattern, and the same as AWS
+// writes them, with a region and an account
+// ("arn:aws:kms:eu-west-1:111122223333:key/app-*", wildcards allowed).
+// The region is ignored: Keyward answers every region alike, so a policy
+// for one region grants in all of them (docs/aws-kms-api.md). The account
+// must be the server's AWS account id (--aws-account-id, SetAWSAccountID),
+// or empty, or "*": a policy naming another account is refused rather
+// than read as granting nothing, since it was surely meant for this
+// server. An ARN whose resource part is "*" (RustFS's "arn:aws:kms:::*")
+// covers every key and every alias.
 //
 // # Key-less routes
 //
@@ -86,6 +93,22 @@ const (
 	AliasARNPrefix = "arn:aws:kms:::alias/"
 )
 
+// DefaultAWSAccountID is the AWS account id of a server that names none.
+const DefaultAWSAccountID = "000000000000"
+
+// ValidAWSAccountID reports whether id is an AWS account id: 12 digits.
+func ValidAWSAccountID(id string) bool {
+	if len(id) != 12 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // NoKey is the resource of routes that act on no key.
 const NoKey = "*"
 
@@ -106,8 +129,10 @@ const (
 // users. Safe for concurrent use; the request path is lock-free.
 type Store struct {
 	rootKey, rootSecret string
-	log                 *slog.Logger
-	snap                atomic.Pointer[Snapshot]
+	// account is the AWS account id policy resources are read for.
+	account string
+	log     *slog.Logger
+	snap    atomic.Pointer[Snapshot]
 
 	mu sync.Mutex // serializes loads; guards the fields below
 	// fp fingerprints the inputs of the last load attempt (successful or
@@ -123,9 +148,28 @@ func New(rootAccessKey, rootSecret string, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{rootKey: rootAccessKey, rootSecret: rootSecret, log: log}
+	s := &Store{rootKey: rootAccessKey, rootSecret: rootSecret, log: log, account: DefaultAWSAccountID}
 	s.snap.Store(&Snapshot{users: map[string]*user{}})
 	return s
+}
+
+// SetAWSAccountID sets the AWS account id that policy resources are read
+// for (DefaultAWSAccountID until then). Call it before the first LoadFile.
+func (s *Store) SetAWSAccountID(id string) error {
+	if !ValidAWSAccountID(id) {
+		return fmt.Errorf("AWS account id %q: must be 12 digits", id)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.account = id
+	return nil
+}
+
+// AWSAccountID is the account id set by SetAWSAccountID.
+func (s *Store) AWSAccountID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.account
 }
 
 // SecretKey implements sigv4.CredentialStore. A map lookup by access key
@@ -197,7 +241,7 @@ func (s *Store) loadLocked(path string, getenv func(string) string) (*Snapshot, 
 	b, err := fp.read(path, maxFileSize)
 	var snap *Snapshot
 	if err == nil {
-		snap, err = ParseFile(b, s.rootKey, getenv, func(p string) ([]byte, error) {
+		snap, err = ParseFileForAccount(b, s.account, s.rootKey, getenv, func(p string) ([]byte, error) {
 			fp.files = append(fp.files, p)
 			return fp.read(p, maxSecretSize)
 		})

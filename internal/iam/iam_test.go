@@ -76,12 +76,16 @@ func TestPolicyMatrix(t *testing.T) {
 	}
 	resources := []string{KeyResource("app-1"), KeyResource("other"), NoKey}
 	// expect[user][resource index] is the set of allowed actions.
-	keyUser := set("Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "DescribeKey")
-	auditor := set("DescribeKey", "ListKeys", "ListAliases")
+	// kms:GenerateDataKey, kms:DeleteKey and kms:RotateKey bring their AWS
+	// operations along.
+	keyUser := set("Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey")
+	auditor := set("DescribeKey", "ListKeys", "ListAliases", "ListResourceTags", "GetKeyRotationStatus", "ListKeyRotations")
 	keyAdm := set("CreateKey", "DescribeKey", "ListKeys", "EnableKey", "DisableKey", "RotateKey",
 		"DeleteKey", "UpdateKeyDescription", "TagResource", "UntagResource",
-		"CreateAlias", "UpdateAlias", "DeleteAlias", "ListAliases")
-	ops := set("GenerateDataKey", "Decrypt")
+		"CreateAlias", "UpdateAlias", "DeleteAlias", "ListAliases",
+		"ScheduleKeyDeletion", "CancelKeyDeletion", "RotateKeyOnDemand", "EnableKeyRotation", "DisableKeyRotation",
+		"ListResourceTags", "GetKeyRotationStatus", "ListKeyRotations")
+	ops := set("GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "Decrypt")
 	none := set()
 	expect := map[string][3]map[string]bool{
 		rootAK:    {every, every, every},
@@ -109,9 +113,10 @@ func TestPolicyMatrix(t *testing.T) {
 			}
 		}
 	}
-	// 24 actions x 3 resources x (root + console) + the rest: guards
+	// every action x 3 resources x (root + console) + the rest: guards
 	// against a matrix that trivially passes.
-	if want := 24*3*2 + 6*3 + 3*3 + 14*3 + 2 + 24*2; allowedCount != want {
+	n := len(knownActions)
+	if want := n*3*2 + len(keyUser)*3 + len(auditor)*3 + len(keyAdm)*3 + len(ops) + n*2; allowedCount != want || n != 34 {
 		t.Errorf("allowed %d decisions, want %d", allowedCount, want)
 	}
 	// Unknown actions are denied to everyone but root.

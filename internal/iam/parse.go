@@ -65,7 +65,17 @@ func (s *Snapshot) Allowed(accessKey, action, resource string) bool {
 // policy and statement but never contain a secret: values are only quoted
 // from fields that are not secrets, and JSON syntax errors report a
 // position only.
+//
+// Policy resources are read for the AWS account DefaultAWSAccountID; see
+// ParseFileForAccount.
 func ParseFile(b []byte, rootAccessKey string, getenv func(string) string, readFile func(string) ([]byte, error)) (*Snapshot, error) {
+	return ParseFileForAccount(b, DefaultAWSAccountID, rootAccessKey, getenv, readFile)
+}
+
+// ParseFileForAccount is ParseFile for a server whose AWS account id
+// (--aws-account-id) is account: a policy resource that names another
+// account is refused.
+func ParseFileForAccount(b []byte, account, rootAccessKey string, getenv func(string) string, readFile func(string) ([]byte, error)) (*Snapshot, error) {
 	if err := checkJSON(b); err != nil {
 		return nil, err
 	}
@@ -95,7 +105,7 @@ func ParseFile(b []byte, rootAccessKey string, getenv func(string) string, readF
 		if b, ok := builtinFold(name); ok {
 			return nil, fmt.Errorf("iam: policy %q: redefines the built-in policy %q", name, b)
 		}
-		stmts, err := compilePolicy(rawPolicies[name])
+		stmts, err := compilePolicy(rawPolicies[name], account)
 		if err != nil {
 			return nil, fmt.Errorf("iam: policy %q: %w", name, err)
 		}
@@ -255,7 +265,7 @@ func didYouMean(name string, policies map[string][]statement) string {
 }
 
 // compilePolicy validates and compiles one policy document.
-func compilePolicy(raw json.RawMessage) ([]statement, error) {
+func compilePolicy(raw json.RawMessage, account string) ([]statement, error) {
 	var f map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &f); err != nil || f == nil {
 		return nil, errors.New("must be a JSON object")
@@ -286,7 +296,7 @@ func compilePolicy(raw json.RawMessage) ([]statement, error) {
 	}
 	out := make([]statement, 0, len(list))
 	for i, r := range list {
-		st, sid, err := compileStatement(r)
+		st, sid, err := compileStatement(r, account)
 		if err != nil {
 			if sid != "" {
 				return nil, fmt.Errorf("statement %d (Sid %q): %w", i, sid, err)
@@ -303,7 +313,7 @@ func compilePolicy(raw json.RawMessage) ([]statement, error) {
 // they are refused by name.
 var unsupported = []string{"NotAction", "NotResource", "Principal", "NotPrincipal", "Condition"}
 
-func compileStatement(raw json.RawMessage) (statement, string, error) {
+func compileStatement(raw json.RawMessage, account string) (statement, string, error) {
 	var st statement
 	var f map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &f); err != nil || f == nil {
@@ -347,7 +357,7 @@ func compileStatement(raw json.RawMessage) (statement, string, error) {
 		return st, sid, err
 	}
 	for _, r := range resources {
-		p, err := compileResource(r)
+		p, err := compileResource(r, account)
 		if err != nil {
 			return st, sid, err
 		}

@@ -94,13 +94,15 @@ func TestValidationErrors(t *testing.T) {
 		{"legacy admin action", policyDoc(`{"Effect": "Allow", "Action": "admin:KMSCreateKey", "Resource": "*"}`), `only "kms:" actions`},
 		{"missing resource", policyDoc(`{"Effect": "Allow", "Action": "kms:*"}`), "missing Resource"},
 		{"empty resource list", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": []}`), "empty Resource list"},
-		{"rustfs every-key form", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:::*"}`), `resource "arn:aws:kms:::*": must be "*", `},
-		{"regional ARN", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:us-east-1:123456789012:key/k"}`), "must be \"*\", "},
+		{"another account", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:us-east-1:123456789012:key/k"}`), `account "123456789012" is not this server's (--aws-account-id 000000000000)`},
+		{"another account pattern", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:*:1*:key/k"}`), `account "1*" is not this server's`},
+		{"region with a slash", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:us/east:000000000000:key/k"}`), "the region holds a character"},
+		{"key resource type pattern", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:::k*"}`), "followed by a key id pattern"},
 		{"alias ARN with a dot", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:::alias/a.b"}`), "alias names only hold"},
-		{"s3 ARN", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:s3:::bucket"}`), "must be \"*\", "},
+		{"s3 ARN", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:s3:::bucket"}`), "must be \"*\" or an ARN"},
 		{"empty key id", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:::key/"}`), "names nothing"},
 		{"impossible key id", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:::key/a/b"}`), "key ids only hold"},
-		{"uppercase ARN", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "ARN:AWS:KMS:::key/a"}`), "must be \"*\", "},
+		{"uppercase ARN", policyDoc(`{"Effect": "Allow", "Action": "kms:*", "Resource": "ARN:AWS:KMS:::key/a"}`), "must be \"*\" or an ARN"},
 	}
 	getenv := func(k string) string {
 		return map[string]string{"SHORT": "1234567"}[k]

@@ -33,6 +33,18 @@ var knownActions = [...]string{
 	"kms:UpdateAlias",
 	"kms:DeleteAlias",
 	"kms:ListAliases",
+	// The AWS KMS API's actions that the admin routes do not have
+	// (docs/aws-kms-api.md, "Actions").
+	"kms:ScheduleKeyDeletion",
+	"kms:CancelKeyDeletion",
+	"kms:ListResourceTags",
+	"kms:EnableKeyRotation",
+	"kms:DisableKeyRotation",
+	"kms:GetKeyRotationStatus",
+	"kms:RotateKeyOnDemand",
+	"kms:ListKeyRotations",
+	"kms:GenerateDataKeyWithoutPlaintext",
+	"kms:GenerateRandom",
 }
 
 const numActions = len(knownActions)
@@ -72,8 +84,21 @@ func lookupAction(a string) (int, bool) {
 // keys of a re-encryption; it now means ReEncryptFrom (on the source key)
 // and ReEncryptTo (on the destination), so a policy written for it keeps
 // granting (or denying) exactly what it did.
+//
+// The admin routes' actions that stand for several AWS KMS operations
+// grant (or deny) those operations too when a policy names them exactly:
+// kms:DeleteKey (the admin delete and cancel-deletion routes) is also
+// ScheduleKeyDeletion and CancelKeyDeletion, kms:RotateKey (rotate now,
+// rotation schedule) is also RotateKeyOnDemand and Enable/DisableKeyRotation,
+// kms:GenerateDataKey (which the admin route without plaintext checks) is
+// also GenerateDataKeyWithoutPlaintext. So a policy written for the admin
+// API means the same on the AWS door. The AWS names alone grant only the
+// AWS operations, as in AWS.
 var legacyActions = map[string][]string{
-	"kms:reencrypt": {"kms:ReEncryptFrom", "kms:ReEncryptTo"},
+	"kms:reencrypt":       {"kms:ReEncryptFrom", "kms:ReEncryptTo"},
+	"kms:deletekey":       {"kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"},
+	"kms:rotatekey":       {"kms:RotateKeyOnDemand", "kms:EnableKeyRotation", "kms:DisableKeyRotation"},
+	"kms:generatedatakey": {"kms:GenerateDataKeyWithoutPlaintext"},
 }
 
 // compileAction resolves one Action entry to the known actions it names.
@@ -105,8 +130,7 @@ func compileAction(pat string) (actionSet, error) {
 	return set, nil
 }
 
-// Resource forms. Only two are accepted (see the package doc): "*" and
-// KeyARNPrefix followed by a key id pattern.
+// Resource pattern kinds (see the package doc for the accepted forms).
 const (
 	patAny    = iota // "*": everything
 	patExact         // no wildcard: string equality
@@ -138,15 +162,30 @@ func aliasPatternChar(c byte) bool {
 		c == '/' || c == '_' || c == '-' || c == '*' || c == '?'
 }
 
-// compileResource validates and precompiles one Resource entry.
-func compileResource(r string) (resPattern, error) {
+// compileResource validates and precompiles one Resource entry. An ARN
+// may name a region and an account as AWS writes it
+// ("arn:aws:kms:us-east-1:111122223333:key/app-*", wildcards allowed): the
+// region is ignored (Keyward serves every region alike) and the account
+// must be this server's (account) or empty or all wildcards; the pattern
+// is then kept in the account-less form the requests are matched in.
+// RustFS's "arn:aws:kms:::*" (any ARN whose resource part is "*") covers
+// every key and every alias.
+func compileResource(r, account string) (resPattern, error) {
 	if r == NoKey {
 		return resPattern{kind: patAny, every: true}, nil
 	}
-	prefix, rest, chars, what := KeyARNPrefix, "", keyIDPatternChar, "key ids only hold A-Z a-z 0-9 . _ - (wildcards * and ?)"
-	if id, ok := strings.CutPrefix(r, KeyARNPrefix); ok {
+	rest, err := resourcePart(r, account)
+	if err != nil {
+		return resPattern{}, err
+	}
+	if strings.Trim(rest, "*") == "" {
+		// Every key and every alias (and so the key-less resource).
+		return resPattern{kind: patPrefix, lit: arnPrefix, every: true}, nil
+	}
+	prefix, chars, what := KeyARNPrefix, keyIDPatternChar, "key ids only hold A-Z a-z 0-9 . _ - (wildcards * and ?)"
+	if id, ok := strings.CutPrefix(rest, "key/"); ok {
 		rest = id
-	} else if name, ok := strings.CutPrefix(r, AliasARNPrefix); ok {
+	} else if name, ok := strings.CutPrefix(rest, "alias/"); ok {
 		prefix, rest, chars, what = AliasARNPrefix, name, aliasPatternChar, "alias names only hold A-Z a-z 0-9 / _ - (wildcards * and ?)"
 	} else {
 		return resPattern{}, fmt.Errorf("resource %q: must be \"*\", %q followed by a key id pattern, or %q followed by an alias name pattern (for every key use \"*\" or %q)",
@@ -165,15 +204,38 @@ func compileResource(r string) (resPattern, error) {
 		// alias (which does not).
 		return resPattern{kind: patPrefix, lit: prefix, every: prefix == KeyARNPrefix}, nil
 	}
+	norm := prefix + rest
 	star := strings.IndexByte(rest, '*')
 	switch {
 	case !strings.ContainsAny(rest, "*?"):
-		return resPattern{kind: patExact, lit: r}, nil
+		return resPattern{kind: patExact, lit: norm}, nil
 	case star == len(rest)-1 && !strings.ContainsRune(rest, '?'):
-		return resPattern{kind: patPrefix, lit: r[:len(r)-1]}, nil
+		return resPattern{kind: patPrefix, lit: norm[:len(norm)-1]}, nil
 	default:
-		return resPattern{kind: patGlob, lit: r}, nil
+		return resPattern{kind: patGlob, lit: norm}, nil
 	}
+}
+
+// arnPrefix starts every resource a request is authorized on.
+const arnPrefix = "arn:aws:kms:::"
+
+// resourcePart checks the ARN's partition, service, region and account
+// and returns what follows the account ("key/...", "alias/..." or "*").
+func resourcePart(r, account string) (string, error) {
+	parts := strings.SplitN(r, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[1] != "aws" || parts[2] != "kms" {
+		return "", fmt.Errorf("resource %q: must be \"*\" or an ARN \"arn:aws:kms:<region>:<account>:key/<key id>\" or \"...:alias/<name>\" (region and account may be empty, as in %q)", r, KeyARNPrefix+"*")
+	}
+	region, acct := parts[3], parts[4]
+	for i := 0; i < len(region); i++ {
+		if c := region[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '*' || c == '?') {
+			return "", fmt.Errorf("resource %q: the region holds a character no region has", r)
+		}
+	}
+	if acct != "" && strings.Trim(acct, "*") != "" && !glob(acct, account) {
+		return "", fmt.Errorf("resource %q: account %q is not this server's (--aws-account-id %s); use it, or leave the account empty or \"*\"", r, acct, account)
+	}
+	return parts[5], nil
 }
 
 // match reports whether the pattern covers the requested resource.
@@ -301,13 +363,17 @@ var builtins = map[string][]statement{}
 
 func init() {
 	canned := map[string][]string{
-		"KMSKeyUser":   {"kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey"},
-		"KMSAuditor":   {"kms:DescribeKey", "kms:ListKeys", "kms:ListAliases"},
+		// kms:GenerateDataKey, kms:DeleteKey and kms:RotateKey bring their
+		// AWS operations along (legacyActions).
+		"KMSKeyUser": {"kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey"},
+		"KMSAuditor": {"kms:DescribeKey", "kms:ListKeys", "kms:ListAliases",
+			"kms:ListResourceTags", "kms:GetKeyRotationStatus", "kms:ListKeyRotations"},
 		"consoleAdmin": {"kms:*"},
 		"KMSKeyAdministrator": {"kms:CreateKey", "kms:DescribeKey", "kms:ListKeys", "kms:EnableKey",
 			"kms:DisableKey", "kms:RotateKey", "kms:DeleteKey", "kms:UpdateKeyDescription",
 			"kms:TagResource", "kms:UntagResource",
-			"kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:ListAliases"},
+			"kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:ListAliases",
+			"kms:ListResourceTags", "kms:GetKeyRotationStatus", "kms:ListKeyRotations"},
 	}
 	for name, acts := range canned {
 		var set actionSet

@@ -27,7 +27,10 @@ import (
 //
 // T may only have exported, non-embedded fields of type string, int,
 // []byte or map[string]string with a plain `json:"name"` tag (",omitempty"
-// allowed); NewSchema panics on anything else.
+// allowed), and fields of type bool or []string that the fast path leaves
+// to Decode (a body that holds one of them is decoded by encoding/json: they
+// are the rarely sent members, such as AWS's GrantTokens and DryRun);
+// NewSchema panics on anything else.
 type Schema[T any] struct {
 	fields []field
 }
@@ -39,6 +42,7 @@ const (
 	kindInt
 	kindBytes
 	kindStringMap
+	kindSlowOnly // bool, []string: a body holding it takes the slow path
 )
 
 type field struct {
@@ -61,6 +65,8 @@ var (
 	typeInt       = reflect.TypeFor[int]()
 	typeBytes     = reflect.TypeFor[[]byte]()
 	typeStringMap = reflect.TypeFor[map[string]string]()
+	typeBool      = reflect.TypeFor[bool]()
+	typeStrings   = reflect.TypeFor[[]string]()
 	typeJSONUnm   = reflect.TypeFor[json.Unmarshaler]()
 	typeTextUnm   = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
@@ -101,6 +107,8 @@ func NewSchema[T any]() *Schema[T] {
 			k = kindBytes
 		case typeStringMap:
 			k = kindStringMap
+		case typeBool, typeStrings:
+			k = kindSlowOnly
 		default:
 			fail("field %s has unsupported type %s", sf.Name, sf.Type)
 		}

@@ -402,3 +402,37 @@ func BenchmarkDecodeDecrypt(b *testing.B) {
 		}
 	})
 }
+
+// awsReq has the members the fast path leaves to encoding/json.
+type awsReq struct {
+	KeyID       string   `json:"KeyId"`
+	NumberOf    int      `json:"NumberOfBytes"`
+	GrantTokens []string `json:"GrantTokens"`
+	DryRun      bool     `json:"DryRun"`
+}
+
+// TestSchemaSlowOnlyMembers: bodies without the bool and []string members
+// take the fast path; bodies with them (valid or not) decode as
+// encoding/json decodes them.
+func TestSchemaSlowOnlyMembers(t *testing.T) {
+	s := NewSchema[awsReq]()
+	for _, c := range []struct {
+		body string
+		fast bool
+	}{
+		{`{"KeyId":"k","NumberOfBytes":32}`, true},
+		{`{"KeyId":"k","GrantTokens":["a","b"]}`, false},
+		{`{"DryRun":true,"KeyId":"k"}`, false},
+		{`{"DryRun":"yes"}`, false},
+		{`{"GrantTokens":[1]}`, false},
+		{`{"GrantTokens":null,"DryRun":false}`, false},
+	} {
+		if fast := same(t, s, []byte(c.body)); fast != c.fast {
+			t.Errorf("%q: fast path %v, want %v", c.body, fast, c.fast)
+		}
+	}
+	var v awsReq
+	if err := s.Decode([]byte(`{"KeyId":"k","GrantTokens":["a"],"DryRun":true}`), &v); err != nil || !v.DryRun || len(v.GrantTokens) != 1 || v.KeyID != "k" {
+		t.Fatalf("slow members: %+v %v", v, err)
+	}
+}

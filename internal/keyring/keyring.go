@@ -268,6 +268,7 @@ func (k *Keyring) Rotate(ctx context.Context, id string, precondition func(kms.M
 		now, next := k.today(), rec.Metadata.Version+1
 		rec.Versions = append(rec.Versions, RecordVersion{Version: next, Material: material, Created: now})
 		rec.Metadata.Version, rec.Metadata.RotationDate = next, now
+		rec.Metadata.Rotations = append(rec.Metadata.Rotations, kms.Rotation{Version: next, Date: now})
 		return nil
 	})
 	if err != nil {

@@ -50,18 +50,18 @@ func ValidateAliasName(name string) error {
 	rest, ok := strings.CutPrefix(name, AliasPrefix)
 	switch {
 	case !ok:
-		return fmt.Errorf("%w: alias names start with %q", ErrInvalidRequest, AliasPrefix)
+		return fmt.Errorf("%w: alias names start with %q", ErrInvalidAliasName, AliasPrefix)
 	case rest == "" || rest[0] == '/':
-		return fmt.Errorf("%w: alias name %q must name something after %q (not starting with /)", ErrInvalidRequest, name, AliasPrefix)
+		return fmt.Errorf("%w: alias name %q must name something after %q (not starting with /)", ErrInvalidAliasName, name, AliasPrefix)
 	case len(name) > MaxAliasLength:
-		return fmt.Errorf("%w: alias names are at most %d characters", ErrInvalidRequest, MaxAliasLength)
+		return fmt.Errorf("%w: alias names are at most %d characters", ErrInvalidAliasName, MaxAliasLength)
 	case strings.HasPrefix(name, reservedAliasPrefix):
-		return fmt.Errorf("%w: alias names starting with %q are reserved", ErrInvalidRequest, reservedAliasPrefix)
+		return fmt.Errorf("%w: alias names starting with %q are reserved", ErrInvalidAliasName, reservedAliasPrefix)
 	}
 	for i := 0; i < len(rest); i++ {
 		c := rest[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: alias names may only contain A-Z a-z 0-9 / _ - after %q", ErrInvalidRequest, AliasPrefix)
+			return fmt.Errorf("%w: alias names may only contain A-Z a-z 0-9 / _ - after %q", ErrInvalidAliasName, AliasPrefix)
 		}
 	}
 	return nil

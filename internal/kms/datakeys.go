@@ -46,6 +46,23 @@ func DataKeySize(spec string, numberOfBytes int) (int, error) {
 	return size, nil
 }
 
+// MaxRandomBytes bounds GenerateRandom (as in AWS KMS).
+const MaxRandomBytes = 1024
+
+// GenerateRandom returns n (1 to MaxRandomBytes) random bytes from the
+// service's source of randomness. The caller owns them and wipes them.
+func (s *Service) GenerateRandom(n int) ([]byte, error) {
+	if n < 1 || n > MaxRandomBytes {
+		return nil, fmt.Errorf("%w: NumberOfBytes must be between 1 and %d", ErrInvalidRequest, MaxRandomBytes)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.opts.Rand, b); err != nil {
+		clear(b)
+		return nil, fmt.Errorf("reading randomness: %w", err)
+	}
+	return b, nil
+}
+
 // GenerateDataKey returns a fresh data key and its blob under the key's
 // current version. The caller owns plaintext and must wipe it.
 func (s *Service) GenerateDataKey(ctx context.Context, keyID string, size int, encCtx map[string]string) (id string, plaintext, blob []byte, err error) {
@@ -77,7 +94,7 @@ func (s *Service) Decrypt(ctx context.Context, blob []byte, encCtx map[string]st
 		return "", nil, err
 	}
 	if keyID != "" && keyID != b.KeyID {
-		return "", nil, fmt.Errorf("%w: the blob was not made under key_id %q", ErrInvalidCiphertext, keyID)
+		return "", nil, fmt.Errorf("%w: the blob was not made under key_id %q", ErrIncorrectKey, keyID)
 	}
 	if _, err := s.usableKey(ctx, b.KeyID); err != nil {
 		return "", nil, err
@@ -130,7 +147,11 @@ func (s *Service) usableKey(ctx context.Context, id string) (Metadata, error) {
 		return Metadata{}, err
 	}
 	if meta.State != StateEnabled {
-		return Metadata{}, fmt.Errorf("%w: key %q is %s", ErrInvalidKeyState, id, meta.State)
+		kind := ErrInvalidKeyState
+		if meta.State == StateDisabled {
+			kind = ErrKeyDisabled
+		}
+		return Metadata{}, fmt.Errorf("%w: key %q is %s", kind, id, meta.State)
 	}
 	return meta, nil
 }

@@ -60,3 +60,25 @@ func PrivateDetail(err error) string {
 	}
 	return ""
 }
+
+// Finer kinds of the errors above, for front doors whose protocol names
+// them apart (the AWS KMS API answers DisabledException, not
+// KMSInvalidStateException, for a disabled key). Each is its parent for
+// errors.Is and prints as its parent, so a door that does not tell them
+// apart answers exactly what it answered before they existed.
+var (
+	// ErrKeyDisabled: the key is Disabled (a kind of ErrInvalidKeyState).
+	ErrKeyDisabled error = &refinedError{parent: ErrInvalidKeyState}
+	// ErrIncorrectKey: a blob was presented with a key it was not made
+	// under (a kind of ErrInvalidCiphertext).
+	ErrIncorrectKey error = &refinedError{parent: ErrInvalidCiphertext}
+	// ErrInvalidAliasName: an alias name breaks the grammar or is
+	// reserved (a kind of ErrInvalidRequest).
+	ErrInvalidAliasName error = &refinedError{parent: ErrInvalidRequest}
+)
+
+// refinedError is a kind of its parent error.
+type refinedError struct{ parent error }
+
+func (e *refinedError) Error() string        { return e.parent.Error() }
+func (e *refinedError) Is(target error) bool { return target == e.parent }

@@ -63,6 +63,18 @@ type Metadata struct {
 	// Aliases are the names of the aliases that point at the key, sorted
 	// (kept in the key's record; the alias records are the truth).
 	Aliases []string `json:"aliases,omitempty"`
+	// Rotations lists the key's rotations, oldest first (version 1 is
+	// the key's creation, not a rotation). Records rotated by a Keyward
+	// that did not keep this list lack the older entries. The slice is
+	// never changed in place (a rotation appends to the copy it read
+	// from the store), so Clone shares it.
+	Rotations []Rotation `json:"rotations,omitempty"`
+}
+
+// Rotation is one rotation of a key: the version it made, and when.
+type Rotation struct {
+	Version uint32    `json:"version"`
+	Date    time.Time `json:"date"`
 }
 
 // Clone returns a deep copy, so callers can change it without racing a cache.

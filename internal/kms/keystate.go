@@ -196,3 +196,13 @@ func (s *Service) RotateDue(ctx context.Context) (int, error) {
 		after = page.Last
 	}
 }
+
+// RotationHistory is m.Rotations, plus the rotation that made the current
+// version when the record predates the list (its date is RotationDate).
+func (m Metadata) RotationHistory() []Rotation {
+	n := len(m.Rotations)
+	if m.Version > 1 && !m.RotationDate.IsZero() && (n == 0 || m.Rotations[n-1].Version != m.Version) {
+		return append(m.Rotations[:n:n], Rotation{Version: m.Version, Date: m.RotationDate})
+	}
+	return m.Rotations
+}

@@ -67,12 +67,15 @@ type CreateKeyInput struct {
 	Description string
 	Usage       string
 	Tags        map[string]string
+	// GenerateID: the key gets a new UUID v4 whatever the tags say (the
+	// AWS KMS API, whose "name" tag is just a tag). KeyID must be empty.
+	GenerateID bool
 }
 
-// NamedID is the id a create request names (key_id, else the "name" tag),
-// or "" when the service will generate one.
+// NamedID is the id a create request names (key_id, else the "name" tag,
+// unless GenerateID), or "" when the service will generate one.
 func (in CreateKeyInput) NamedID() string {
-	if in.KeyID != "" {
+	if in.KeyID != "" || in.GenerateID {
 		return in.KeyID
 	}
 	return in.Tags["name"]
@@ -284,16 +287,32 @@ func (s *Service) DestroyNow(ctx context.Context, id, confirmKeyID string) error
 	return nil
 }
 
-// CancelDeletion returns a pending key to Enabled.
-func (s *Service) CancelDeletion(ctx context.Context, id string) (Metadata, error) {
+// CancelOption changes what CancelDeletion does.
+type CancelOption func(*cancelConfig)
+
+type cancelConfig struct{ to State }
+
+// CancelToDisabled makes CancelDeletion leave the key Disabled, as AWS
+// KMS's CancelKeyDeletion does (the admin API's contract is Enabled). The
+// state is set in the same atomic update that ends the deletion, so no
+// one sees the key Enabled in between.
+func CancelToDisabled(c *cancelConfig) { c.to = StateDisabled }
+
+// CancelDeletion returns a pending key to Enabled (or to the state an
+// option says).
+func (s *Service) CancelDeletion(ctx context.Context, id string, opts ...CancelOption) (Metadata, error) {
 	if err := ValidateKeyID(id); err != nil {
 		return Metadata{}, err
+	}
+	cfg := cancelConfig{to: StateEnabled}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	return s.keys.Update(ctx, id, func(m *Metadata) error {
 		if m.State != StatePendingDeletion {
 			return fmt.Errorf("%w: key %q is not pending deletion", ErrInvalidKeyState, id)
 		}
-		m.State = StateEnabled
+		m.State = cfg.to
 		m.DeletionDate = time.Time{}
 		return nil
 	})

@@ -271,6 +271,14 @@ func (p *Pending) BodyNeeded() bool { return p.stage != stageSigned }
 // to attribute a failed attempt (an audit line), never to authorize.
 func (p *Pending) ClaimedAccessKey() string { return p.claimed }
 
+// Region and Service are the credential scope's region and service once
+// the credential has parsed ("" before). Like ClaimedAccessKey they are
+// what the client signed for, authenticated only once Finish succeeds: a
+// server uses them to shape its answer (the AWS KMS API names keys by ARN
+// in the request's region), never to authorize.
+func (p *Pending) Region() string  { return p.a.region }
+func (p *Pending) Service() string { return p.a.service }
+
 // Begin checks everything about r that does not need the body: the
 // authentication parameters, the time window, the bounds on headers
 // (MaxSignedHeaders, MaxHeaderFields, checked before the secret is looked
