@@ -51,6 +51,8 @@ type serverFlags struct {
 	maxBodyMemoryMiB       int
 	secretsDir             string
 	noPersistSecrets       bool
+	kesAPI                 bool
+	kesPageSize            int
 }
 
 // Defaults of the bounds on work done for callers not yet authenticated.
@@ -87,6 +89,8 @@ func parseServerFlags(args []string, env environment, stderr io.Writer) (serverF
 	fs.IntVar(&f.maxBodyMemoryMiB, "max-body-memory", defaultMaxBodyMemoryMiB, "MiB of request bodies read before their sender is authenticated (requests without x-amz-content-sha256); past it such requests get 503")
 	fs.StringVar(&f.secretsDir, "secrets-dir", "", "the only directory whose files a configuration may name as secrets (master_key_file, token_file, secret_id_file); none: file references are refused")
 	fs.BoolVar(&f.noPersistSecrets, "no-persist-secrets", false, "keep inline secrets (master key, Vault token, AppRole secret id) in memory only; after a restart the service waits for them in kms start")
+	fs.BoolVar(&f.kesAPI, "kes-api", true, "serve the KES API for MinIO (docs/kes-api.md): the TLS listener asks clients for a certificate (optional; SigV4 clients send none)")
+	fs.IntVar(&f.kesPageSize, "kes-page-size", httpapi.DefaultKESPageSize, "key names per page of the KES API's key listing (1-1000)")
 	if err := applyEnv(fs, env); err != nil {
 		return f, err
 	}
@@ -136,6 +140,8 @@ func (f *serverFlags) check() error {
 	// keeps the byte count far from overflowing.
 	case f.maxBodyMemoryMiB < 1 || f.maxBodyMemoryMiB > 1<<20:
 		return fmt.Errorf("--max-body-memory must be between 1 and %d MiB, got %d", 1<<20, f.maxBodyMemoryMiB)
+	case f.kesPageSize < 1 || f.kesPageSize > httpapi.DefaultKESPageSize:
+		return fmt.Errorf("--kes-page-size must be between 1 and %d, got %d", httpapi.DefaultKESPageSize, f.kesPageSize)
 	case f.dev && f.noPersistSecrets:
 		return errors.New("--dev keeps a generated root key in the data dir, which --no-persist-secrets (KEYWARD_NO_PERSIST_SECRETS) forbids: run one or the other")
 	}

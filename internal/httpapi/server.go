@@ -71,6 +71,8 @@ type Options struct {
 	// before their sender is authenticated (see bodyBudget); 0 means
 	// DefaultUnauthenticatedBodyBytes.
 	UnauthenticatedBodyBytes int64
+	// KES, when set, serves the KES API (kes.go) next to the admin API.
+	KES *KESOptions
 }
 
 // Server serves the API.
@@ -80,6 +82,10 @@ type Server struct {
 	routes []*route
 	reqSeq atomic.Uint64
 	bodies bodyBudget
+	// The KES API (kes.go); kes is nil when it is off.
+	kes           *KESOptions
+	kesRouteTable []*kesRoute
+	kesStats      kesStats
 }
 
 // route is one admin endpoint.
@@ -196,7 +202,7 @@ func New(o Options) *Server {
 	if o.UnauthenticatedBodyBytes <= 0 {
 		o.UnauthenticatedBodyBytes = DefaultUnauthenticatedBodyBytes
 	}
-	s := &Server{opts: o, mux: http.NewServeMux()}
+	s := &Server{opts: o, mux: http.NewServeMux(), kes: o.KES}
 	s.bodies.limit = o.UnauthenticatedBodyBytes
 	s.routes = append(s.routes, s.serviceRoutes()...)
 	s.routes = append(s.routes, s.keyRoutes()...)
@@ -224,6 +230,7 @@ func New(o Options) *Server {
 	for _, p := range order {
 		s.mux.Handle(p, s.dispatch(byPath[p]))
 	}
+	patterns = append(patterns, s.registerKES()...)
 	o.Metrics.RestrictRoutes(patterns...)
 	s.mux.HandleFunc("/health/live", s.live)
 	s.mux.HandleFunc("/health/ready", s.ready)

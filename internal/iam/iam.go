@@ -187,6 +187,12 @@ func (s *Store) IdentityAllowedOnKey(id, action, keyID string) bool {
 	return s.snap.Load().IdentityAllowed(id, action, resource)
 }
 
+// IdentityKnown reports whether the IAM file in force pins the identity.
+func (s *Store) IdentityKnown(id string) bool {
+	_, ok := s.snap.Load().identities[id]
+	return ok
+}
+
 // IdentityPolicies returns the policy names of a KES identity and whether
 // the IAM file in force knows it.
 func (s *Store) IdentityPolicies(id string) ([]string, bool) {
