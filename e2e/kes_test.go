@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -78,13 +79,16 @@ func (k *kesClient) wantKESError(what string, st int, hdr http.Header, raw []byt
 
 func kesMsg(m string) string { return `{"message":"` + m + `"}` + "\n" }
 
-// kesFixture is one TLS server with three identities in its IAM file.
+// kesFixture is one TLS server with three identities in its IAM file (and
+// clients for them, for an unknown identity and for no certificate).
 type kesFixture struct {
 	srv                     *server
 	pool                    *x509.CertPool
 	admin, narrow, stranger *kesClient
 	adminID, narrowID       string
 	anonymous               *kesClient
+	fromFiles               *kesClient // key and certificate files from keyward identity new
+	fileID                  string
 	auditPath               string
 }
 
@@ -94,12 +98,24 @@ func newKESFixture(t *testing.T) *kesFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A certificate identity made by the CLI, as an operator would for a
+	// client that takes a key file and a certificate file.
+	certFile, keyFile := filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")
+	out, err := exec.Command(keywardBin, "identity", "new", "--key", keyFile, "--cert", certFile).Output()
+	if err != nil {
+		t.Fatalf("keyward identity new: %v", err)
+	}
+	fileID, ok := strings.CutPrefix(strings.Split(string(out), "\n")[1], "Identity: ")
+	if !ok || len(fileID) != 64 {
+		t.Fatalf("keyward identity new printed %q", out)
+	}
 	adminKey, _ := kesid.GenerateAPIKey(nil)
 	narrowKey, _ := kesid.GenerateAPIKey(nil)
 	strangerKey, _ := kesid.GenerateAPIKey(nil)
 	iam := `{"identities": [
 	  {"identity": "` + adminKey.Identity() + `", "policies": ["consoleAdmin"]},
-	  {"identity": "` + narrowKey.Identity() + `", "policies": ["app-only"]}],
+	  {"identity": "` + narrowKey.Identity() + `", "policies": ["app-only"]},
+	  {"identity": "` + fileID + `", "policies": ["KMSKeyUser"]}],
 	 "policies": {"app-only": {"Statement": [{"Effect": "Allow",
 	   "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey", "kms:ListKeys"],
 	   "Resource": "arn:aws:kms:::key/app-*"}]}}}`
@@ -123,6 +139,11 @@ func newKESFixture(t *testing.T) *kesFixture {
 	f.narrow = newKESClient(t, f.srv, f.pool, cert(narrowKey))
 	f.stranger = newKESClient(t, f.srv, f.pool, cert(strangerKey))
 	f.anonymous = newKESClient(t, f.srv, f.pool, nil)
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatalf("the CLI's key and certificate files: %v", err)
+	}
+	f.fromFiles, f.fileID = newKESClient(t, f.srv, f.pool, &pair), fileID
 	return f
 }
 
@@ -381,6 +402,20 @@ func TestKESAPI(t *testing.T) {
 		if st != 400 || hdr.Get("Content-Type") != "application/json" {
 			t.Errorf("bad continuation: %d %s", st, raw)
 		}
+	})
+
+	t.Run("certificate files", func(t *testing.T) {
+		c := f.fromFiles
+		c.t = t
+		st, _, raw := c.do("GET", "/v1/identity/self/describe", nil)
+		if st != 200 || string(raw) != `{"identity":"`+f.fileID+`","admin":false,"policy":"KMSKeyUser"}`+"\n" {
+			t.Errorf("self describe: %d %s", st, raw)
+		}
+		if st, _, raw := c.do("POST", "/v1/key/generate/app-1", nil); st != 200 {
+			t.Errorf("generate: %d %s", st, raw)
+		}
+		st, hdr, raw := c.do("POST", "/v1/key/create/file-key", nil)
+		c.wantKESError("create by a KMSKeyUser", st, hdr, raw, 403, kesNotAllowed)
 	})
 
 	t.Run("sigv4 on the same port", func(t *testing.T) {
