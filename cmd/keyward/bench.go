@@ -122,6 +122,7 @@ func parseBenchFlags(args []string, env environment, stderr io.Writer) (benchSet
 		b                 benchSettings
 		o                 = &b.opts
 		ops, conc, caCert string
+		apis              string
 		insecure          bool
 	)
 	fs := flag.NewFlagSet("keyward bench", flag.ContinueOnError)
@@ -131,6 +132,8 @@ func parseBenchFlags(args []string, env environment, stderr io.Writer) (benchSet
 	fs.StringVar(&o.AccessKey, "access-key", def("KEYWARD_ACCESS_KEY", ""), "access key (KEYWARD_ACCESS_KEY)")
 	fs.StringVar(&o.SecretKey, "secret-key", def("KEYWARD_SECRET_KEY", ""), "secret key (KEYWARD_SECRET_KEY)")
 	fs.StringVar(&o.KeyID, "key-id", "", `key to use; default: create a key "bench-<random>"`)
+	fs.StringVar(&apis, "api", "admin", "comma-separated Keyward front doors to drive: admin (SigV4), kes (the KES API over TLS with a client certificate; docs/kes-api.md)")
+	fs.StringVar(&o.KESAPIKey, "kes-api-key", def("KEYWARD_KES_API_KEY", ""), "the KES target's API key (kes:v1:...), whose identity the server's IAM file pins (KEYWARD_KES_API_KEY)")
 	fs.StringVar(&ops, "ops", "generate,decrypt", "comma-separated ops: "+strings.Join(bench.Ops, ","))
 	fs.StringVar(&conc, "concurrency", "1,4,16,64", "comma-separated concurrency steps (workers, one connection each)")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each step")
@@ -161,6 +164,9 @@ func parseBenchFlags(args []string, env environment, stderr io.Writer) (benchSet
 	}
 	if ops != "" {
 		o.Ops = strings.Split(ops, ",")
+	}
+	if apis != "" {
+		o.APIs = strings.Split(apis, ",")
 	}
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

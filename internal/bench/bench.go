@@ -21,6 +21,11 @@ type Options struct {
 	Endpoint             string
 	AccessKey, SecretKey string
 	KeyID                string // empty: create "bench-<random>"
+	// APIs are the Keyward front doors to drive: "admin" (the admin API,
+	// SigV4) and "kes" (the KES API over TLS with a client certificate
+	// made from KESAPIKey); "admin" when empty.
+	APIs      []string
+	KESAPIKey string
 
 	// Vault Transit target, when VaultAddr is set.
 	VaultAddr, VaultToken string
@@ -49,8 +54,21 @@ func (o *Options) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("endpoint %q: want http(s)://host:port", o.Endpoint)
 		}
-		if o.AccessKey == "" || o.SecretKey == "" {
+		for _, api := range o.APIs {
+			if api != "admin" && api != "kes" {
+				return fmt.Errorf("unknown api %q (want admin, kes or both)", api)
+			}
+		}
+		if o.drives("admin") && (o.AccessKey == "" || o.SecretKey == "") {
 			return errors.New("the Keyward target needs an access key and a secret key (--access-key/--secret-key or KEYWARD_ACCESS_KEY/KEYWARD_SECRET_KEY)")
+		}
+		if o.drives("kes") {
+			if u.Scheme != "https" {
+				return errors.New("the KES API is served over TLS only: give an https endpoint")
+			}
+			if o.KESAPIKey == "" {
+				return errors.New("the KES target needs an API key whose identity the server's IAM file pins (--kes-api-key or KEYWARD_KES_API_KEY)")
+			}
 		}
 	}
 	if o.VaultAddr != "" {
@@ -81,6 +99,14 @@ func (o *Options) Validate() error {
 	return nil
 }
 
+// drives reports whether the Keyward target runs through api.
+func (o *Options) drives(api string) bool {
+	if len(o.APIs) == 0 {
+		return api == "admin"
+	}
+	return slices.Contains(o.APIs, api)
+}
+
 // Run sets up the targets and runs every step: for each target, each
 // operation, each concurrency. It returns the rows measured so far with
 // any error (a cancelled ctx stops the run between or within steps).
@@ -105,12 +131,19 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	defer setupClient.CloseIdleConnections()
 
 	var targets []target
-	if o.Endpoint != "" {
+	if o.Endpoint != "" && o.drives("admin") {
 		targets = append(targets, &keywardTarget{
 			api:    strings.TrimRight(o.Endpoint, "/") + "/rustfs/admin/v3",
 			signer: &sigv4.Signer{AccessKey: o.AccessKey, SecretKey: o.SecretKey, Region: "us-east-1", Service: "kms"},
 			keyID:  o.KeyID, client: setupClient, now: now, log: log,
 		})
+	}
+	if o.Endpoint != "" && o.drives("kes") {
+		kt, err := newKESTarget(strings.TrimRight(o.Endpoint, "/"), o.KESAPIKey, o.KeyID, o.TLS, log)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, kt)
 	}
 	if o.VaultAddr != "" {
 		mount := o.VaultMount
