@@ -418,6 +418,21 @@ func TestKESAPI(t *testing.T) {
 		c.wantKESError("create by a KMSKeyUser", st, hdr, raw, 403, kesNotAllowed)
 	})
 
+	// Attack: a client presents the admin identity's certificate (public)
+	// without its private key, signing the handshake with a key of its
+	// own. The handshake's proof of possession fails: no request is made.
+	t.Run("stolen certificate", func(t *testing.T) {
+		adminCert := f.admin.hc.Transport.(*http.Transport).TLSClientConfig.Certificates[0]
+		thief, _ := kesid.GenerateAPIKey(nil)
+		forged := tls.Certificate{Certificate: adminCert.Certificate, PrivateKey: thief.PrivateKey()}
+		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.pool, Certificates: []tls.Certificate{forged}}}}
+		resp, err := hc.Get(f.srv.URL + "/v1/identity/self/describe")
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("a certificate without its private key was accepted: %d", resp.StatusCode)
+		}
+	})
+
 	t.Run("sigv4 on the same port", func(t *testing.T) {
 		c := f.adminClient(t)
 		if st, _, raw := describe(t, c, "app-1"); st != 200 {
