@@ -73,7 +73,6 @@ func TestIdentityDerivation(t *testing.T) {
 	}
 }
 
-
 // TestKESClient drives every supported route with the real client, on the
 // local backend and on a Vault backend.
 func TestKESClient(t *testing.T) {
