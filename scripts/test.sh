@@ -4,6 +4,7 @@
 #   5-10 minutes the first time on a fresh machine, seconds afterwards),
 #   format and vet checks, every unit and end-to-end test (race detector on;
 #   the Vault tests run against real Vault servers they start themselves),
+#   the KES client interop tests (interop/kes, a module of its own),
 #   then every fuzz target for a short bounded time.
 # Usage: scripts/test.sh            (FUZZTIME=10s by default; FUZZTIME=0 skips fuzzing)
 set -euo pipefail
@@ -38,6 +39,11 @@ go vet ./...
 
 echo "== go test (race detector on)"
 go test -race -count=1 -timeout 20m ./...
+
+# The KES API against the real KES client library (github.com/minio/kms-go/kes,
+# AGPL): a Go module of its own, so the product module never depends on it.
+echo "== interop/kes: the KES client library against the keyward binary (vet, race detector on)"
+(cd interop/kes && go vet ./... && go test -race -count=1 -timeout 10m ./...)
 
 if [ "$FUZZTIME" != "0" ]; then
 	echo "== fuzzing each target for $FUZZTIME"

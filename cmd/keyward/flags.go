@@ -53,6 +53,8 @@ type serverFlags struct {
 	secretsDir             string
 	noPersistSecrets       bool
 	awsAccountID           string
+	kesAPI                 bool
+	kesPageSize            int
 }
 
 // Defaults of the bounds on work done for callers not yet authenticated.
@@ -90,6 +92,8 @@ func parseServerFlags(args []string, env environment, stderr io.Writer) (serverF
 	fs.StringVar(&f.secretsDir, "secrets-dir", "", "the only directory whose files a configuration may name as secrets (master_key_file, token_file, secret_id_file); none: file references are refused")
 	fs.BoolVar(&f.noPersistSecrets, "no-persist-secrets", false, "keep inline secrets (master key, Vault token, AppRole secret id) in memory only; after a restart the service waits for them in kms start")
 	fs.StringVar(&f.awsAccountID, "aws-account-id", iam.DefaultAWSAccountID, "the AWS account id of the AWS KMS API: key ARNs name it, and policy resources must name it (or no account)")
+	fs.BoolVar(&f.kesAPI, "kes-api", true, "serve the KES API for MinIO (docs/kes-api.md): the TLS listener asks clients for a certificate (optional; SigV4 clients send none)")
+	fs.IntVar(&f.kesPageSize, "kes-page-size", httpapi.DefaultKESPageSize, "key names per page of the KES API's key listing (1-1000)")
 	if err := applyEnv(fs, env); err != nil {
 		return f, err
 	}
@@ -141,6 +145,8 @@ func (f *serverFlags) check() error {
 		return fmt.Errorf("--max-body-memory must be between 1 and %d MiB, got %d", 1<<20, f.maxBodyMemoryMiB)
 	case !iam.ValidAWSAccountID(f.awsAccountID):
 		return fmt.Errorf("--aws-account-id must be 12 digits, got %q", f.awsAccountID)
+	case f.kesPageSize < 1 || f.kesPageSize > httpapi.DefaultKESPageSize:
+		return fmt.Errorf("--kes-page-size must be between 1 and %d, got %d", httpapi.DefaultKESPageSize, f.kesPageSize)
 	case f.dev && f.noPersistSecrets:
 		return errors.New("--dev keeps a generated root key in the data dir, which --no-persist-secrets (KEYWARD_NO_PERSIST_SECRETS) forbids: run one or the other")
 	}

@@ -1,6 +1,7 @@
 // Command keyward is the Keyward key management service.
 //
 //	keyward server [flags]   run the server
+//	keyward identity ...     KES client identities and API keys
 //	keyward version          print the version
 //	keyward <noun> <verb>    the admin CLI (internal/cli): kms, key, datakey, ...
 //
@@ -40,6 +41,11 @@ func main() {
 			fmt.Fprintln(os.Stderr, "keyward:", err)
 			os.Exit(1)
 		}
+	case "identity":
+		if err := runIdentity(os.Args[2:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "keyward:", err)
+			os.Exit(1)
+		}
 	case "version", "--version", "-v":
 		fmt.Printf("keyward %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "--help", "-h":
@@ -60,6 +66,8 @@ func usage() {
                  [--tls-cert FILE --tls-key FILE] [--allow-immediate-deletion]
   keyward bench [--endpoint URL] [--ops generate,decrypt] [--concurrency 1,4,16,64]
                 [--duration 10s | --requests N] [--vault-addr URL] [--ceiling] [--json]
+  keyward identity new [--key FILE --cert FILE] | of API-KEY|CERT-FILE|-
+                 KES client identities and API keys (docs/kes-api.md)
   keyward version
 
 Run "keyward server --help" for the server flags and their environment variables,

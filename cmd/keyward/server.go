@@ -207,6 +207,10 @@ func (srv *server) newHTTPServer(met *metrics.Metrics) (*http.Server, error) {
 		return nil, err
 	}
 	f := srv.flags
+	var kes *httpapi.KESOptions
+	if f.kesAPI {
+		kes = &httpapi.KESOptions{Identities: srv.identities, Version: version, Started: time.Now(), PageSize: f.kesPageSize}
+	}
 	api := httpapi.New(httpapi.Options{
 		Manager:                  srv.mgr,
 		Authenticator:            sigv4.New(srv.identities, time.Now, maxClockSkew, sigv4.WithUnsignedPayload(f.allowUnsignedPayload)),
@@ -218,6 +222,7 @@ func (srv *server) newHTTPServer(met *metrics.Metrics) (*http.Server, error) {
 		MetricsAuth:              f.metricsAuth,
 		UnauthenticatedBodyBytes: int64(f.maxBodyMemoryMiB) << 20,
 		AWSAccountID:             f.awsAccountID,
+		KES:                      kes,
 	})
 	return &http.Server{
 		Handler:           api,
@@ -255,6 +260,13 @@ func (srv *server) listen() error {
 			return err
 		}
 		srv.http.TLSConfig = srv.tlsCerts.Config()
+		if srv.flags.kesAPI {
+			// KES clients authenticate with a certificate; SigV4 clients
+			// send none. Asked for, never required, and not verified
+			// against a CA: its public key's hash is pinned in the IAM
+			// file (docs/kes-api.md).
+			srv.http.TLSConfig.ClientAuth = tls.RequestClientCert
+		}
 		srv.ln = tls.NewListener(srv.ln, srv.http.TLSConfig)
 		srv.scheme = "https"
 	}

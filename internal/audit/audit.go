@@ -41,6 +41,10 @@ type Event struct {
 	// AccessKey is the authenticated (or, on an authentication failure,
 	// the claimed) access key id. Never the secret key.
 	AccessKey string
+	// Identity is the KES identity (the hex SHA-256 of the client
+	// certificate's public key) of a call through the KES API, "" for
+	// others; written only when set.
+	Identity string
 	// SourceAddr is the peer address (http.Request.RemoteAddr).
 	SourceAddr string
 	Method     string

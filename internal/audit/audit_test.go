@@ -508,3 +508,24 @@ func BenchmarkEncode(b *testing.B) {
 		buf = appendEvent(buf[:0], &e)
 	}
 }
+
+// A KES call's line names its identity after the (empty) access key; other
+// lines have no identity field.
+func TestIdentityField(t *testing.T) {
+	var buf syncBuffer
+	l := New(&buf, 16, nil)
+	e := sampleEvent(1)
+	e.AccessKey, e.Identity = "", "ea9826089311fe44d7590408ede9150f7c637b6cab0a91ee6fe1aa5d9fb366f6"
+	l.Record(e)
+	l.Record(sampleEvent(2))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := lines(t, buf.String())
+	if len(got) != 2 || got[0]["identity"] != e.Identity || got[0]["access_key"] != "" {
+		t.Fatalf("KES line: %v", got)
+	}
+	if _, ok := got[1]["identity"]; ok || !strings.Contains(buf.String(), `"access_key":"","identity":"ea98`) {
+		t.Errorf("lines: %s", buf.String())
+	}
+}

@@ -29,6 +29,10 @@ func appendEvent(b []byte, e *Event) []byte {
 	b = appendString(b, e.RequestID)
 	b = append(b, `,"access_key":`...)
 	b = appendString(b, e.AccessKey)
+	if e.Identity != "" {
+		b = append(b, `,"identity":`...)
+		b = appendString(b, e.Identity)
+	}
 	b = append(b, `,"source":`...)
 	b = appendString(b, e.SourceAddr)
 	b = append(b, `,"method":`...)

@@ -6,9 +6,10 @@ import (
 	"strings"
 )
 
-// APIs are the front doors of a Keyward target: the admin API and the AWS
-// KMS API (POST / with X-Amz-Target), over the same key service.
-var APIs = []string{"admin", "aws"}
+// APIs are the front doors of a Keyward target: the admin API, the AWS
+// KMS API (POST / with X-Amz-Target) and the KES API, over the same key
+// service.
+var APIs = []string{"admin", "aws", "kes"}
 
 // awsTarget drives the AWS KMS API of the Keyward server of its admin
 // target, on the same key, so that each of its steps runs right after the

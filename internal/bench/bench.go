@@ -21,10 +21,12 @@ type Options struct {
 	Endpoint             string
 	AccessKey, SecretKey string
 	KeyID                string // empty: create "bench-<random>"
-	// APIs are the Keyward target's front doors to measure (of APIs):
-	// "admin" when empty; with both, each AWS step runs right after the
-	// matching admin step.
-	APIs []string
+	// APIs are the Keyward front doors to drive: "admin" (the admin API,
+	// SigV4), "aws" (the AWS KMS API, each step right after the matching
+	// admin step) and "kes" (the KES API over TLS with a client
+	// certificate made from KESAPIKey); "admin" when empty.
+	APIs      []string
+	KESAPIKey string
 
 	// Vault Transit target, when VaultAddr is set.
 	VaultAddr, VaultToken string
@@ -53,8 +55,16 @@ func (o *Options) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("endpoint %q: want http(s)://host:port", o.Endpoint)
 		}
-		if o.AccessKey == "" || o.SecretKey == "" {
+		if (o.drives("admin") || o.drives("aws")) && (o.AccessKey == "" || o.SecretKey == "") {
 			return errors.New("the Keyward target needs an access key and a secret key (--access-key/--secret-key or KEYWARD_ACCESS_KEY/KEYWARD_SECRET_KEY)")
+		}
+		if o.drives("kes") {
+			if u.Scheme != "https" {
+				return errors.New("the KES API is served over TLS only: give an https endpoint")
+			}
+			if o.KESAPIKey == "" {
+				return errors.New("the KES target needs an API key whose identity the server's IAM file pins (--kes-api-key or KEYWARD_KES_API_KEY)")
+			}
 		}
 	}
 	if o.VaultAddr != "" {
@@ -90,6 +100,14 @@ func (o *Options) Validate() error {
 	return nil
 }
 
+// drives reports whether the Keyward target runs through api.
+func (o *Options) drives(api string) bool {
+	if len(o.APIs) == 0 {
+		return api == "admin"
+	}
+	return slices.Contains(o.APIs, api)
+}
+
 // Run sets up the targets and runs every step: for each target, each
 // operation, each concurrency. It returns the rows measured so far with
 // any error (a cancelled ctx stops the run between or within steps).
@@ -115,21 +133,24 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 
 	var targets []target
 	var awsDoor *awsTarget // runs after each step of the admin target
-	if o.Endpoint != "" {
+	if o.Endpoint != "" && (o.drives("admin") || o.drives("aws")) {
 		admin := &keywardTarget{
 			api:    strings.TrimRight(o.Endpoint, "/") + "/rustfs/admin/v3",
 			signer: &sigv4.Signer{AccessKey: o.AccessKey, SecretKey: o.SecretKey, Region: "us-east-1", Service: "kms"},
 			keyID:  o.KeyID, client: setupClient, now: now, log: log,
 		}
-		apis := o.APIs
-		if len(apis) == 0 {
-			apis = []string{"admin"}
-		}
-		admin.skipSteps = !slices.Contains(apis, "admin")
+		admin.skipSteps = !o.drives("admin")
 		targets = append(targets, admin)
-		if slices.Contains(apis, "aws") {
+		if o.drives("aws") {
 			awsDoor = &awsTarget{admin: admin, url: awsURL(o.Endpoint)}
 		}
+	}
+	if o.Endpoint != "" && o.drives("kes") {
+		kt, err := newKESTarget(strings.TrimRight(o.Endpoint, "/"), o.KESAPIKey, o.KeyID, o.TLS, log)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, kt)
 	}
 	if o.VaultAddr != "" {
 		mount := o.VaultMount

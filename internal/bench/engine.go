@@ -64,6 +64,9 @@ type Plan struct {
 	// NewRequester prepares worker i (0-based) before the step starts;
 	// its cost is not measured.
 	NewRequester func(ctx context.Context, worker int) (Requester, error)
+	// TLS, when set, replaces Config.TLS for this plan's connections (the
+	// KES target's client certificate).
+	TLS *tls.Config
 }
 
 // Config drives every step.
@@ -169,6 +172,10 @@ func (c *Config) RunStep(ctx context.Context, plan Plan, concurrency int) (Row, 
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
+	tlsConfig := c.TLS
+	if plan.TLS != nil {
+		tlsConfig = plan.TLS
+	}
 	workers := make([]*worker, concurrency)
 	for i := range workers {
 		rq, err := plan.NewRequester(ctx, i)
@@ -177,7 +184,7 @@ func (c *Config) RunStep(ctx context.Context, plan Plan, concurrency int) (Row, 
 		}
 		w := &worker{req: rq, errs: map[string]int64{}}
 		if c.NewTransport == nil {
-			w.conn = &wireConn{tls: c.TLS, timeout: timeout}
+			w.conn = &wireConn{tls: tlsConfig, timeout: timeout}
 		} else {
 			w.client = &http.Client{Transport: c.Transport(concurrency), Timeout: timeout,
 				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

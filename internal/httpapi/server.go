@@ -76,6 +76,8 @@ type Options struct {
 	// AWSAccountID is the account of the key ARNs of the AWS KMS door
 	// (aws.go); "" means DefaultAWSAccountID.
 	AWSAccountID string
+	// KES, when set, serves the KES API (kes.go) next to the admin API.
+	KES *KESOptions
 }
 
 // Server serves the API.
@@ -89,6 +91,10 @@ type Server struct {
 	// every other X-Amz-Target.
 	awsOps         map[string]*route
 	awsUnsupported *route
+	// The KES API (kes.go); kes is nil when it is off.
+	kes           *KESOptions
+	kesRouteTable []*kesRoute
+	kesStats      kesStats
 }
 
 // route is one admin endpoint.
@@ -207,7 +213,7 @@ func New(o Options) *Server {
 	if o.UnauthenticatedBodyBytes <= 0 {
 		o.UnauthenticatedBodyBytes = DefaultUnauthenticatedBodyBytes
 	}
-	s := &Server{opts: o, mux: http.NewServeMux()}
+	s := &Server{opts: o, mux: http.NewServeMux(), kes: o.KES}
 	s.bodies.limit = o.UnauthenticatedBodyBytes
 	s.routes = append(s.routes, s.serviceRoutes()...)
 	s.routes = append(s.routes, s.keyRoutes()...)
@@ -245,6 +251,7 @@ func New(o Options) *Server {
 		patterns = append(patterns, rt.pattern)
 	}
 	s.mux.HandleFunc("POST /{$}", s.serveAWS)
+	patterns = append(patterns, s.registerKES()...)
 	o.Metrics.RestrictRoutes(patterns...)
 	s.mux.HandleFunc("/health/live", s.live)
 	s.mux.HandleFunc("/health/ready", s.ready)

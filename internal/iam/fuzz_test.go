@@ -84,6 +84,11 @@ func FuzzParseFile(f *testing.F) {
 		`{"policies": {"p": {"Statement": [{"Effect": "Allow", "Action": "kms:Nope", "Resource": "arn:aws:kms:::*"}]}}}`,
 		`{"policies": {"KMSKeyUser": {"Statement": []}}}`,
 		`{"users": [`,
+		`{"identities": [{"identity": "ea9826089311fe44d7590408ede9150f7c637b6cab0a91ee6fe1aa5d9fb366f6", "policies": ["KMSKeyUser", "p"]}],
+		  "policies": {"p": {"Statement": {"Effect": "Deny", "Action": "kms:Decrypt", "Resource": "arn:aws:kms:::key/a*"}}}}`,
+		`{"identities": [{"identity": "EA9826089311FE44D7590408EDE9150F7C637B6CAB0A91EE6FE1AA5D9FB366F6"}, {"identity": "ea9826089311fe44d7590408ede9150f7c637b6cab0a91ee6fe1aa5d9fb366f6"}]}`,
+		`{"identities": [{"identity": "xyz", "policies": ["nope"]}]}`,
+		`{"identities": {"identity": 1}}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -129,7 +134,22 @@ func FuzzParseFile(f *testing.F) {
 		if snap2.Users() != snap.Users() || snap2.Policies() != snap.Policies() {
 			t.Fatalf("re-encoded: %d/%d users, %d/%d policies", snap2.Users(), snap.Users(), snap2.Policies(), snap.Policies())
 		}
+		if snap2.Identities() != snap.Identities() {
+			t.Fatalf("re-encoded: %d/%d identities", snap2.Identities(), snap.Identities())
+		}
 		resources := []string{NoKey, KeyResource("a"), KeyResource("ab1"), KeyResource("app-1"), KeyResource("other")}
+		for id := range snap.identities {
+			if !ValidIdentity(id) || strings.ToLower(id) != id {
+				t.Fatalf("accepted a bad identity %q", id)
+			}
+			for _, a := range knownActions {
+				for _, r := range resources {
+					if snap.IdentityAllowed(id, a, r) != snap2.IdentityAllowed(id, a, r) {
+						t.Fatalf("identity %q %s %s: decision changed on re-encode", id, a, r)
+					}
+				}
+			}
+		}
 		for ak := range snap.users {
 			if s1, _ := snap.SecretKey(ak); s1 != snap2.users[ak].secret {
 				t.Fatalf("%q: secret changed on re-encode", ak)

@@ -9,9 +9,15 @@
 //	   {"access_key": "app1", "secret_key": "...",                "policies": ["KMSKeyUser"]},
 //	   {"access_key": "ops",  "secret_key_file": "/run/secrets/ops", "policies": ["ops-keys"]},
 //	   {"access_key": "ci",   "secret_key_env": "CI_SECRET",       "policies": ["KMSAuditor"]}],
+//	 "identities": [
+//	   {"identity": "<64 hex characters>", "policies": ["KMSKeyUser"]}],
 //	 "policies": {"ops-keys": {"Version": "2012-10-17", "Statement": [
 //	   {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
 //	    "Resource": ["arn:aws:kms:::key/app-*"]}]}}}
+//
+// An identity is a KES client's identity (docs/kes-api.md): the lowercase
+// hex SHA-256 of its certificate's DER SubjectPublicKeyInfo. It holds the
+// same policies as a user, built-ins included, and is never root.
 //
 // Each user has exactly one secret source; a secret file's trailing
 // newlines are dropped; secrets have at least MinSecretLength characters.
@@ -149,7 +155,7 @@ func New(rootAccessKey, rootSecret string, log *slog.Logger) *Store {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{rootKey: rootAccessKey, rootSecret: rootSecret, log: log, account: DefaultAWSAccountID}
-	s.snap.Store(&Snapshot{users: map[string]*user{}})
+	s.snap.Store(&Snapshot{users: map[string]*user{}, identities: map[string]*identity{}})
 	return s
 }
 
@@ -212,6 +218,29 @@ func (s *Store) AllowedOnAlias(accessKey, action, name string) bool {
 		return true
 	}
 	return s.snap.Load().Allowed(accessKey, action, AliasResource(name))
+}
+
+// IdentityAllowedOnKey is AllowedOnKey for a KES identity (the lowercase
+// hex SHA-256 of a client certificate's public key). Identities are never
+// root: they hold exactly what their policies grant.
+func (s *Store) IdentityAllowedOnKey(id, action, keyID string) bool {
+	resource := NoKey
+	if keyID != "" {
+		resource = KeyResource(keyID)
+	}
+	return s.snap.Load().IdentityAllowed(id, action, resource)
+}
+
+// IdentityKnown reports whether the IAM file in force pins the identity.
+func (s *Store) IdentityKnown(id string) bool {
+	_, ok := s.snap.Load().identities[id]
+	return ok
+}
+
+// IdentityPolicies returns the policy names of a KES identity and whether
+// the IAM file in force knows it.
+func (s *Store) IdentityPolicies(id string) ([]string, bool) {
+	return s.snap.Load().IdentityPolicies(id)
 }
 
 func (s *Store) isRoot(accessKey string) bool {
@@ -300,7 +329,7 @@ func (s *Store) reload(path string, getenv func(string) string, trigger string, 
 		return
 	}
 	s.log.Info("IAM file reloaded", "path", path, "trigger", trigger,
-		"users", snap.Users(), "policies", snap.Policies())
+		"users", snap.Users(), "identities", snap.Identities(), "policies", snap.Policies())
 }
 
 // fingerprintLocked hashes the current inputs in the order the last load

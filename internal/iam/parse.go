@@ -20,8 +20,19 @@ const maxAccessKeyLen = 128
 // Snapshot is one validated IAM file: immutable once built, so readers
 // need no lock. It does not know the root user (Store does).
 type Snapshot struct {
-	users    map[string]*user
-	policies int
+	users map[string]*user
+	// identities are the KES identities (lowercase hex SHA-256 of a
+	// certificate's public key), kept apart from users: a user's access
+	// key can never name an identity, nor the other way round.
+	identities map[string]*identity
+	policies   int
+}
+
+// identity is one identities[] entry: a pinned client certificate public
+// key and its policies (docs/kes-api.md).
+type identity struct {
+	policies []string // names, as the file lists them
+	perms    permissions
 }
 
 type user struct {
@@ -31,6 +42,9 @@ type user struct {
 
 // Users is the number of users the file defines.
 func (s *Snapshot) Users() int { return len(s.users) }
+
+// Identities is the number of KES identities the file defines.
+func (s *Snapshot) Identities() int { return len(s.identities) }
 
 // Policies is the number of policies the file defines (built-ins excluded).
 func (s *Snapshot) Policies() int { return s.policies }
@@ -58,6 +72,30 @@ func (s *Snapshot) Allowed(accessKey, action, resource string) bool {
 	return u.perms[i].allowed(resource)
 }
 
+// IdentityAllowed evaluates a KES identity's policies; unknown identities
+// and unknown actions are denied.
+func (s *Snapshot) IdentityAllowed(id, action, resource string) bool {
+	ident, ok := s.identities[id]
+	if !ok {
+		return false
+	}
+	i, ok := lookupAction(action)
+	if !ok || ident.perms[i] == nil {
+		return false
+	}
+	return ident.perms[i].allowed(resource)
+}
+
+// IdentityPolicies returns the policy names of a KES identity, and whether
+// the identity is known.
+func (s *Snapshot) IdentityPolicies(id string) ([]string, bool) {
+	ident, ok := s.identities[id]
+	if !ok {
+		return nil, false
+	}
+	return slices.Clone(ident.policies), true
+}
+
 // ParseFile parses and validates an IAM file. rootAccessKey is refused as
 // a user's access key; getenv and readFile resolve secret_key_env and
 // secret_key_file. Any problem rejects the whole file: a half-loaded file
@@ -83,7 +121,7 @@ func ParseFileForAccount(b []byte, account, rootAccessKey string, getenv func(st
 	if err := json.Unmarshal(b, &top); err != nil || top == nil {
 		return nil, errors.New("iam: the file must be a JSON object")
 	}
-	if err := onlyFields(top, "users", "policies"); err != nil {
+	if err := onlyFields(top, "users", "identities", "policies"); err != nil {
 		return nil, fmt.Errorf("iam: top level: %w", err)
 	}
 	var rawPolicies map[string]json.RawMessage
@@ -133,7 +171,104 @@ func ParseFileForAccount(b []byte, account, rootAccessKey string, getenv func(st
 		index[ak] = i
 		snap.users[ak] = u
 	}
+	identities, err := parseIdentities(top["identities"], policies)
+	if err != nil {
+		return nil, err
+	}
+	snap.identities = identities
 	return snap, nil
+}
+
+// IdentityLength is the length of a KES identity: the hex SHA-256 of a
+// certificate's DER SubjectPublicKeyInfo.
+const IdentityLength = 64
+
+// parseIdentities validates the identities list (absent: none).
+func parseIdentities(raw json.RawMessage, policies map[string][]statement) (map[string]*identity, error) {
+	var list []json.RawMessage
+	if raw != nil {
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, errors.New("iam: identities must be a list of objects")
+		}
+	}
+	out := make(map[string]*identity, len(list))
+	index := make(map[string]int, len(list))
+	for i, r := range list {
+		id, ident, err := parseIdentity(r, policies)
+		if err != nil {
+			if id == "" {
+				return nil, fmt.Errorf("iam: identity %d: %w", i, err)
+			}
+			return nil, fmt.Errorf("iam: identity %d (%q): %w", i, id, err)
+		}
+		if j, dup := index[id]; dup {
+			return nil, fmt.Errorf("iam: identity %d (%q): duplicate identity (also identity %d)", i, id, j)
+		}
+		index[id] = i
+		out[id] = ident
+	}
+	return out, nil
+}
+
+// parseIdentity validates one identities[] entry. The identity is read in
+// either case and kept in lower case, the form the server computes.
+func parseIdentity(raw json.RawMessage, policies map[string][]statement) (string, *identity, error) {
+	var f map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &f); err != nil || f == nil {
+		return "", nil, errors.New("must be a JSON object")
+	}
+	var id string
+	if err := str(f, "identity", &id, true); err != nil {
+		return "", nil, err
+	}
+	if !ValidIdentity(id) {
+		// Quoting is safe: an identity is a public key's hash, not a secret.
+		return "", nil, fmt.Errorf("identity %q: must be %d hexadecimal characters (the SHA-256 of a certificate's public key, as keyward identity prints it)", truncate(id, 80), IdentityLength)
+	}
+	id = strings.ToLower(id)
+	if err := onlyFields(f, "identity", "policies"); err != nil {
+		return id, nil, err
+	}
+	ident := &identity{}
+	if raw, ok := f["policies"]; ok {
+		if err := json.Unmarshal(raw, &ident.policies); err != nil {
+			return id, nil, errors.New("policies must be a list of policy names")
+		}
+	}
+	for _, name := range ident.policies {
+		stmts, ok := builtins[name]
+		if !ok {
+			stmts, ok = policies[name]
+		}
+		if !ok {
+			return id, nil, fmt.Errorf("policy %q is not defined%s", name, didYouMean(name, policies))
+		}
+		ident.perms.add(stmts)
+	}
+	return id, ident, nil
+}
+
+// ValidIdentity reports whether id is IdentityLength hexadecimal
+// characters (either case).
+func ValidIdentity(id string) bool {
+	if len(id) != IdentityLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// truncate shortens s for an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 var secretSources = []string{"secret_key", "secret_key_file", "secret_key_env"}

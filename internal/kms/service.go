@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -191,6 +192,12 @@ type ListInput struct {
 	// its state. (Without a filter every key is listed, and the caller
 	// shows the others by id only.)
 	MayDescribe func(id string) bool
+	// Prefix, when set, lists only ids that start with it: the listing
+	// starts at the first such id and ends after the last one.
+	Prefix string
+	// Include, when set, leaves out the keys it refuses (they count
+	// towards the scan bound like keys a state filter leaves out).
+	Include func(Metadata) bool
 }
 
 // ListOutput is one page.
@@ -213,16 +220,32 @@ func (s *Service) ListKeys(ctx context.Context, in ListInput) (ListOutput, error
 	}
 	maxScan := max(MaxListLimit, 10*limit)
 	after, scanned := in.Marker, 0
+	if start := prefixStart(in.Prefix); after < start {
+		after = start
+	}
 	for {
 		page, err := s.keys.List(ctx, after, limit-len(out.Keys))
 		if err != nil {
 			return ListOutput{}, err
 		}
-		out.Unreadable = append(out.Unreadable, page.Unreadable...)
+		for _, id := range page.Unreadable {
+			if strings.HasPrefix(id, in.Prefix) {
+				out.Unreadable = append(out.Unreadable, id)
+			}
+		}
 		for _, k := range page.Keys {
-			if in.State == "" || k.State == in.State && (in.MayDescribe == nil || in.MayDescribe(k.ID)) {
+			if !strings.HasPrefix(k.ID, in.Prefix) {
+				// Ids are sorted and the listing started at the
+				// prefix: every id from here on is past it.
+				return out, nil
+			}
+			if (in.State == "" || k.State == in.State && (in.MayDescribe == nil || in.MayDescribe(k.ID))) &&
+				(in.Include == nil || in.Include(k)) {
 				out.Keys = append(out.Keys, k)
 			}
+		}
+		if in.Prefix != "" && page.Last != "" && !strings.HasPrefix(page.Last, in.Prefix) {
+			return out, nil // the page ended on an unreadable id past the prefix
 		}
 		scanned += len(page.Keys) + len(page.Unreadable)
 		if page.Last != "" {
@@ -236,6 +259,20 @@ func (s *Service) ListKeys(ctx context.Context, in ListInput) (ListOutput, error
 			return out, nil
 		}
 	}
+}
+
+// prefixStart is an exclusive lower bound for a listing of the ids that
+// start with prefix: the prefix with its last byte decremented, followed by
+// 0x7f. Every key id (only A-Z a-z 0-9 . _ -, all below 0x7f) that starts
+// with prefix sorts after it, and every other id that sorts after it also
+// sorts after the last id with the prefix. "" for no prefix.
+func prefixStart(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	b := []byte(prefix)
+	b[len(b)-1]--
+	return string(append(b, 0x7f))
 }
 
 // Deletion window bounds in days (as in AWS KMS).
