@@ -206,24 +206,6 @@ type restoreSummary struct {
 // age file). The archive is decrypted and verified whole, and the body's
 // signed hash checked, before anything is written.
 func (s *Server) restore(c *call, gate *archiveGate) error {
-	mr, err := c.multipartBody()
-	if err != nil {
-		return err
-	}
-	req, err := readRestoreRequest(mr)
-	if err != nil {
-		return err
-	}
-	secret := backup.DecryptWith{Identity: req.Identity, Passphrase: req.Passphrase}
-	if err := secret.Validate(); err != nil {
-		return err
-	}
-	opts := backup.RestoreOptions{DryRun: req.DryRun, OnConflict: req.OnConflict}
-	switch opts.OnConflict {
-	case "", backup.OnConflictFail, backup.OnConflictSkip:
-	default:
-		return fmt.Errorf("%w: on_conflict must be %q or %q", kms.ErrInvalidRequest, backup.OnConflictSkip, backup.OnConflictFail)
-	}
 	arch, err := c.svc.Archiver()
 	if err != nil {
 		return err
@@ -233,24 +215,18 @@ func (s *Server) restore(c *call, gate *archiveGate) error {
 	}
 	defer gate.leave()
 	c.extendDeadlines()
-	part, err := mr.NextPart()
-	if err != nil || part.FormName() != "archive" {
-		return c.bodyOr(fmt.Errorf("%w: the second part of a restore must be the archive (form field \"archive\")", kms.ErrInvalidRequest))
-	}
-	arc, err := backup.Open(part, secret)
+	arc, req, err := readArchive(c)
 	if err != nil {
 		return c.bodyOr(err)
 	}
 	defer arc.Wipe()
-	if _, err := mr.NextPart(); err != io.EOF {
-		return c.bodyOr(fmt.Errorf("%w: a restore body has two parts, request and archive; more follows the archive", kms.ErrInvalidRequest))
-	}
 	if err := c.stream.Verify(); err != nil {
 		return err
 	}
 	if req.ExpectDigest != "" && req.ExpectDigest != arc.Digest {
 		return fmt.Errorf("%w: %w: the archive's digest is %s, not the expected %s: it is not the archive that backup produced", kms.ErrInvalidRequest, backup.ErrArchive, arc.Digest, req.ExpectDigest)
 	}
+	opts := backup.RestoreOptions{DryRun: req.DryRun, OnConflict: req.OnConflict}
 	rep, err := backup.Restore(c.ctx, arch, arc, opts)
 	if err != nil {
 		return err
@@ -279,6 +255,41 @@ func (s *Server) restore(c *call, gate *archiveGate) error {
 	}
 	writeJSON(c.w, http.StatusOK, resp)
 	return nil
+}
+
+// readArchive reads the restore request and decrypts and verifies the
+// whole archive (in memory). The body's hash is not checked yet.
+func readArchive(c *call) (*backup.Archive, restoreRequest, error) {
+	mr, err := c.multipartBody()
+	if err != nil {
+		return nil, restoreRequest{}, err
+	}
+	req, err := readRestoreRequest(mr)
+	if err != nil {
+		return nil, req, err
+	}
+	switch req.OnConflict {
+	case "", backup.OnConflictFail, backup.OnConflictSkip:
+	default:
+		return nil, req, fmt.Errorf("%w: on_conflict must be %q or %q", kms.ErrInvalidRequest, backup.OnConflictSkip, backup.OnConflictFail)
+	}
+	secret := backup.DecryptWith{Identity: req.Identity, Passphrase: req.Passphrase}
+	if err := secret.Validate(); err != nil {
+		return nil, req, err
+	}
+	part, err := mr.NextPart()
+	if err != nil || part.FormName() != "archive" {
+		return nil, req, fmt.Errorf("%w: the second part of a restore must be the archive (form field \"archive\")", kms.ErrInvalidRequest)
+	}
+	arc, err := backup.Open(part, secret)
+	if err != nil {
+		return nil, req, err
+	}
+	if _, err := mr.NextPart(); err != io.EOF {
+		arc.Wipe()
+		return nil, req, fmt.Errorf("%w: a restore body has two parts, request and archive; more follows the archive", kms.ErrInvalidRequest)
+	}
+	return arc, req, nil
 }
 
 // multipartBody checks the Content-Type and reads the streamed body as

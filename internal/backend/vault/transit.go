@@ -3,11 +3,13 @@ package vault
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/keyward/keyward/internal/keyring"
 	"github.com/keyward/keyward/internal/kms"
@@ -27,8 +29,11 @@ import (
 type transitMaterial struct {
 	conn  *conn
 	mount string
-	// rand wraps imported material (transit_import.go).
-	rand io.Reader
+	// rand wraps imported material, and wrapKey is the mount's wrapping
+	// key once read (transit_import.go).
+	rand    io.Reader
+	wrapMu  sync.Mutex
+	wrapKey *rsa.PublicKey
 }
 
 var _ keyring.Material = (*transitMaterial)(nil)

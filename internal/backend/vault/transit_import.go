@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/keyward/keyward/internal/keyring"
 	"github.com/keyward/keyward/internal/kms"
@@ -119,14 +120,28 @@ func stateAfter(i int) string {
 	return transitImported
 }
 
-// wrappingKey reads the mount's RSA wrapping key.
+// wrappingKeyTimeout bounds the read of the wrapping key. Vault makes the
+// mount's 4096-bit RSA wrapping key on the first read, which takes seconds
+// (longer than a usual timeout_seconds), and stores it only if the request
+// that made it is still there: a read cut short by a short timeout makes
+// the next one start over.
+const wrappingKeyTimeout = 2 * time.Minute
+
+// wrappingKey returns the mount's RSA wrapping key, read once and then
+// kept (Vault does not rotate it).
 func (m *transitMaterial) wrappingKey(ctx context.Context) (*rsa.PublicKey, error) {
+	m.wrapMu.Lock()
+	defer m.wrapMu.Unlock()
+	if m.wrapKey != nil {
+		return m.wrapKey, nil
+	}
 	var out struct {
 		Data struct {
 			PublicKey string `json:"public_key"`
 		} `json:"data"`
 	}
-	if err := m.conn.call(ctx, http.MethodGet, m.mount+"/wrapping_key", nil, &out); err != nil {
+	c := m.conn
+	if err := c.attemptWithin(ctx, max(c.timeout, wrappingKeyTimeout), c.client, http.MethodGet, m.mount+"/wrapping_key", nil, &out); err != nil {
 		return nil, fmt.Errorf("vault: reading the Transit wrapping key (Vault 1.11 or later is needed to import keys): %w", err)
 	}
 	block, _ := pem.Decode([]byte(out.Data.PublicKey))
@@ -141,6 +156,7 @@ func (m *transitMaterial) wrappingKey(ctx context.Context) (*rsa.PublicKey, erro
 	if !ok || rsaPub.Size() != 512 {
 		return nil, errors.New("vault: the Transit wrapping key is not a 4096-bit RSA key")
 	}
+	m.wrapKey = rsaPub
 	return rsaPub, nil
 }
 
