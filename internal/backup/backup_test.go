@@ -319,7 +319,7 @@ func TestRefusals(t *testing.T) {
 		"byte flipped":       {flip, "hash chain"},
 		"end removed":        {without(len(lines) - 1), "truncated"},
 		"cut in a line":      {plain[:len(plain)/2], "truncated"},
-		"data after the end": {append(bytes.Clone(plain), []byte("{}\n")...), "after the end"},
+		"data after the end": {append(bytes.Clone(plain), []byte("{}\n")...), "hash chain"},
 		"future version":     {[]byte(future), "newer than this Keyward"},
 		"not an archive":     {[]byte("hello\n"), "not a Keyward backup"},
 		"empty":              {nil, "truncated"},

@@ -459,92 +459,128 @@ func parse(lr *lineReader) (*Archive, error) {
 	if err := parseManifest(line, &arc.Manifest); err != nil {
 		return nil, err
 	}
-	m := &arc.Manifest
+	p := &entryParser{arc: arc, m: &arc.Manifest}
 	c := newChain(line)
-	// keyed by position: the manifest says which entry comes next.
-	keys, aliases := 0, 0
+	// An entry is decoded only once the next line's "prev" has proven it
+	// is the entry the chain covers: pending holds it until then (in a
+	// buffer of its own, wiped).
+	var pending []byte
+	defer func() { clear(pending) }()
+	n := 0
 	for {
 		line, err := lr.next()
-		if err != nil {
-			return arc, lineError(err, "an entry")
-		}
-		var e entry
-		// json.Unmarshal decodes in place (a json.Decoder would keep a
-		// copy of the line, material included, in a buffer nobody wipes).
-		if err := json.Unmarshal(line, &e); err != nil {
-			return arc, refuse("entry %d does not decode: %v", keys+aliases+1, err)
-		}
-		if e.Prev != c.hex() {
-			return arc, refuse("entry %d does not follow the one before it (hash chain broken: an entry is missing, reordered or altered)", keys+aliases+1)
-		}
-		c.next(line)
-		switch e.Type {
-		case "key", "key_absent":
-			if keys >= len(m.KeyIDs) || aliases > 0 {
-				return arc, refuse("more key entries than the manifest lists")
-			}
-			want := m.KeyIDs[keys]
-			keys++
-			if e.Type == "key_absent" {
-				if e.ID != want {
-					return arc, refuse("key entry %d is %q, the manifest lists %q", keys, e.ID, want)
-				}
-				arc.Absent = append(arc.Absent, Absent{Kind: "key", Name: e.ID, Reason: e.Reason})
-				continue
-			}
-			k, err := e.exportedKey(m.Material == MaterialIncluded)
-			if err != nil {
+		if err == io.EOF && pending != nil {
+			if err := p.entry(pending, n, true); err != nil {
 				return arc, err
-			}
-			arc.Keys = append(arc.Keys, k)
-			if k.Metadata.ID != want {
-				return arc, refuse("key entry %d is %q, the manifest lists %q", keys, k.Metadata.ID, want)
-			}
-		case "alias", "alias_absent":
-			if keys != len(m.KeyIDs) || aliases >= len(m.AliasNames) {
-				return arc, refuse("an alias entry where the manifest lists none")
-			}
-			want := m.AliasNames[aliases]
-			aliases++
-			if e.Type == "alias_absent" {
-				if e.Name != want {
-					return arc, refuse("alias entry %d is %q, the manifest lists %q", aliases, e.Name, want)
-				}
-				arc.Absent = append(arc.Absent, Absent{Kind: "alias", Name: e.Name, Reason: e.Reason})
-				continue
-			}
-			if e.Alias == nil || e.Alias.Name != want {
-				return arc, refuse("alias entry %d is not the alias %q the manifest lists", aliases, want)
-			}
-			a := kms.Alias{Name: e.Alias.Name, KeyID: e.Alias.KeyID, Created: e.Alias.Created, Updated: e.Alias.Updated}
-			if err := kms.ValidateAliasName(a.Name); err != nil {
-				return arc, refuse("alias %q: %v", a.Name, err)
-			}
-			if err := kms.ValidateKeyID(a.KeyID); err != nil {
-				return arc, refuse("alias %q: %v", a.Name, err)
-			}
-			arc.Aliases = append(arc.Aliases, a)
-		case "end":
-			if keys != len(m.KeyIDs) || aliases != len(m.AliasNames) {
-				return arc, refuse("the archive ends after %d of %d keys and %d of %d aliases", keys, len(m.KeyIDs), aliases, len(m.AliasNames))
-			}
-			absentKeys := keys - len(arc.Keys)
-			if e.Keys == nil || e.KeysAbsent == nil || e.Aliases == nil || e.AliasesAbsent == nil ||
-				*e.Keys != len(arc.Keys) || *e.KeysAbsent != absentKeys || *e.Aliases != len(arc.Aliases) || *e.AliasesAbsent != aliases-len(arc.Aliases) {
-				return arc, refuse("the end line's counts do not match the entries")
-			}
-			if _, err := lr.next(); err != io.EOF {
-				if err == nil {
-					return arc, refuse("data after the end line")
-				}
-				return arc, lineError(err, "the end of the archive")
 			}
 			arc.Digest = c.hex()
 			return arc, nil
-		default:
-			return arc, refuse("entry %d has unknown type %q", keys+aliases, e.Type)
 		}
+		if err != nil {
+			return arc, lineError(err, "the end line")
+		}
+		n++
+		var head struct {
+			Prev string `json:"prev"`
+		}
+		if err := json.Unmarshal(line, &head); err != nil {
+			return arc, refuse("entry %d is not JSON (damaged): %v", n, err)
+		}
+		if head.Prev != c.hex() {
+			return arc, refuse("entry %d does not follow the one before it (hash chain broken: an entry is missing, reordered or altered)", max(n-1, 1))
+		}
+		if pending != nil {
+			if err := p.entry(pending, n-1, false); err != nil {
+				return arc, err
+			}
+		}
+		clear(pending)
+		pending = append(pending[:0], line...)
+		c.next(line)
 	}
+}
+
+// entryParser checks entries against the manifest, in order.
+type entryParser struct {
+	arc           *Archive
+	m             *Manifest
+	keys, aliases int
+}
+
+// entry decodes and checks entry number n (1-based after the manifest);
+// last says whether it is the archive's last line.
+func (p *entryParser) entry(line []byte, n int, last bool) error {
+	arc, m := p.arc, p.m
+	var e entry
+	// json.Unmarshal decodes in place (a json.Decoder would keep a copy of
+	// the line, material included, in a buffer nobody wipes).
+	if err := json.Unmarshal(line, &e); err != nil {
+		return refuse("entry %d does not decode: %v", n, err)
+	}
+	if last && e.Type != "end" {
+		return refuse("truncated: it ends before the end line")
+	}
+	switch e.Type {
+	case "key", "key_absent":
+		if p.keys >= len(m.KeyIDs) || p.aliases > 0 {
+			return refuse("more key entries than the manifest lists")
+		}
+		want := m.KeyIDs[p.keys]
+		p.keys++
+		if e.Type == "key_absent" {
+			if e.ID != want {
+				return refuse("key entry %d is %q, the manifest lists %q", p.keys, e.ID, want)
+			}
+			arc.Absent = append(arc.Absent, Absent{Kind: "key", Name: e.ID, Reason: e.Reason})
+			return nil
+		}
+		k, err := e.exportedKey(m.Material == MaterialIncluded)
+		if err != nil {
+			return err
+		}
+		arc.Keys = append(arc.Keys, k)
+		if k.Metadata.ID != want {
+			return refuse("key entry %d is %q, the manifest lists %q", p.keys, k.Metadata.ID, want)
+		}
+	case "alias", "alias_absent":
+		if p.keys != len(m.KeyIDs) || p.aliases >= len(m.AliasNames) {
+			return refuse("an alias entry where the manifest lists none")
+		}
+		want := m.AliasNames[p.aliases]
+		p.aliases++
+		if e.Type == "alias_absent" {
+			if e.Name != want {
+				return refuse("alias entry %d is %q, the manifest lists %q", p.aliases, e.Name, want)
+			}
+			arc.Absent = append(arc.Absent, Absent{Kind: "alias", Name: e.Name, Reason: e.Reason})
+			return nil
+		}
+		if e.Alias == nil || e.Alias.Name != want {
+			return refuse("alias entry %d is not the alias %q the manifest lists", p.aliases, want)
+		}
+		a := kms.Alias{Name: e.Alias.Name, KeyID: e.Alias.KeyID, Created: e.Alias.Created, Updated: e.Alias.Updated}
+		if err := kms.ValidateAliasName(a.Name); err != nil {
+			return refuse("alias %q: %v", a.Name, err)
+		}
+		if err := kms.ValidateKeyID(a.KeyID); err != nil {
+			return refuse("alias %q: %v", a.Name, err)
+		}
+		arc.Aliases = append(arc.Aliases, a)
+	case "end":
+		if !last {
+			return refuse("data after the end line")
+		}
+		if p.keys != len(m.KeyIDs) || p.aliases != len(m.AliasNames) {
+			return refuse("the archive ends after %d of %d keys and %d of %d aliases", p.keys, len(m.KeyIDs), p.aliases, len(m.AliasNames))
+		}
+		if e.Keys == nil || e.KeysAbsent == nil || e.Aliases == nil || e.AliasesAbsent == nil ||
+			*e.Keys != len(arc.Keys) || *e.KeysAbsent != p.keys-len(arc.Keys) || *e.Aliases != len(arc.Aliases) || *e.AliasesAbsent != p.aliases-len(arc.Aliases) {
+			return refuse("the end line's counts do not match the entries")
+		}
+	default:
+		return refuse("entry %d has unknown type %q", n, e.Type)
+	}
+	return nil
 }
 
 func parseManifest(line []byte, m *Manifest) error {

@@ -24,6 +24,8 @@ import (
 
 // streamAuthenticator is the part of *sigv4.Verifier streamed routes need.
 type streamAuthenticator interface {
+	// Authenticated returns the caller Begin verified without the body.
+	Authenticated(p *sigv4.Pending) (accessKey string, ok bool)
 	FinishHashed(p *sigv4.Pending, sum *[sha256.Size]byte, n int64) (string, error)
 }
 
@@ -37,7 +39,7 @@ func (s *Server) openStream(c *call) error {
 	if !ok {
 		return fmt.Errorf("%w: the server's authenticator cannot verify streamed bodies", kms.ErrNotImplemented)
 	}
-	accessKey, ok := c.auth.Authenticated()
+	accessKey, ok := auth.Authenticated(&c.auth)
 	if !ok {
 		return errUndeclaredHash
 	}

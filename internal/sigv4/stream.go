@@ -24,6 +24,10 @@ func (p *Pending) Authenticated() (accessKey string, ok bool) {
 	return p.a.accessKey, true
 }
 
+// Authenticated is Pending.Authenticated, as a method of the verifier (so
+// that a server can take its streamed-body verification as one interface).
+func (v *Verifier) Authenticated(p *Pending) (accessKey string, ok bool) { return p.Authenticated() }
+
 // FinishHashed is Finish for a body the caller streamed instead of
 // holding: sum is the SHA-256 of the complete body and n its length.
 func (v *Verifier) FinishHashed(p *Pending, sum *[sha256.Size]byte, n int64) (accessKey string, err error) {
