@@ -182,9 +182,6 @@ func ValidateExported(k *ExportedKey) error {
 		if v.Material != nil && len(v.Material) != MaterialSize {
 			return bad("version %d: material of %d bytes, not %d", v.Version, len(v.Material), MaterialSize)
 		}
-		if v.Created.IsZero() {
-			return bad("version %d has no creation date", v.Version)
-		}
 	}
 	return nil
 }
