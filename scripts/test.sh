@@ -20,6 +20,7 @@ for tool in aws node; do
 	command -v "$tool" >/dev/null || { echo "test.sh: $tool is required (the AWS KMS API e2e tests run the aws CLI and the AWS SDK for JavaScript; .ci/run installs them)" >&2; exit 1; }
 done
 [ -d interop/aws-js/node_modules/@aws-sdk/client-kms ] || { echo "test.sh: run npm ci in interop/aws-js (the AWS SDK for JavaScript of the e2e tests; .ci/run does)" >&2; exit 1; }
+command -v age >/dev/null || { echo "test.sh: age is required (e2e opens a backup archive with the age tool; .ci/run installs it: apt-get install age)" >&2; exit 1; }
 
 echo "== Vault server for the Vault backend tests (built once into .vault/, skipped when present)"
 bash scripts/vault.sh build

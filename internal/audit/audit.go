@@ -59,6 +59,20 @@ type Event struct {
 	// Code is the error code of a failed call ("" on success).
 	Code    string
 	Latency time.Duration
+	// Archive holds the counts of a backup or restore; nil for every
+	// other call. Numbers only, like the rest of the event.
+	Archive *ArchiveCounts
+}
+
+// ArchiveCounts are the counts a backup or restore reports: the entries
+// of the archive, and for a restore what became of its keys and aliases.
+type ArchiveCounts struct {
+	Keys, KeysAbsent, Aliases int
+	// Restore only.
+	DryRun                              bool
+	Restored, Existing, Skipped, Failed int
+	AliasesRestored, AliasesExisting    int
+	AliasesSkipped                      int
 }
 
 // Defaults.

@@ -49,7 +49,38 @@ func appendEvent(b []byte, e *Event) []byte {
 	b = appendString(b, e.Code)
 	b = append(b, `,"latency_ms":`...)
 	b = strconv.AppendFloat(b, float64(e.Latency)/float64(time.Millisecond), 'f', 3, 64)
+	if a := e.Archive; a != nil {
+		b = appendArchive(b, a)
+	}
 	return append(b, '}', '\n')
+}
+
+// appendArchive appends the "archive" object of a backup or restore.
+func appendArchive(b []byte, a *ArchiveCounts) []byte {
+	b = append(b, `,"archive":{"keys":`...)
+	b = strconv.AppendInt(b, int64(a.Keys), 10)
+	b = append(b, `,"keys_absent":`...)
+	b = strconv.AppendInt(b, int64(a.KeysAbsent), 10)
+	b = append(b, `,"aliases":`...)
+	b = strconv.AppendInt(b, int64(a.Aliases), 10)
+	for _, f := range []struct {
+		name string
+		n    int
+	}{
+		{"restored", a.Restored}, {"existing", a.Existing}, {"skipped", a.Skipped}, {"failed", a.Failed},
+		{"aliases_restored", a.AliasesRestored}, {"aliases_existing", a.AliasesExisting}, {"aliases_skipped", a.AliasesSkipped},
+	} {
+		if f.n != 0 {
+			b = append(b, `,"`...)
+			b = append(b, f.name...)
+			b = append(b, `":`...)
+			b = strconv.AppendInt(b, int64(f.n), 10)
+		}
+	}
+	if a.DryRun {
+		b = append(b, `,"dry_run":true`...)
+	}
+	return append(b, '}')
 }
 
 // appendDropped appends the line that reports events lost since the last

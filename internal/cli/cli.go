@@ -40,7 +40,7 @@ const (
 )
 
 // Nouns are the first words of the command lines that Main handles.
-var Nouns = []string{"kms", "key", "key-alias", "datakey", "encrypt", "decrypt", "re-encrypt", "alias", "completion"}
+var Nouns = []string{"kms", "key", "key-alias", "datakey", "encrypt", "decrypt", "re-encrypt", "backup", "restore", "alias", "completion"}
 
 var nounSummaries = map[string]string{
 	"kms":        "the KMS service: configure it, start and stop it, see its status",
@@ -50,6 +50,8 @@ var nounSummaries = map[string]string{
 	"encrypt":    "encrypt a small secret (at most 4096 bytes) under a master key",
 	"decrypt":    "decrypt a blob made by encrypt",
 	"re-encrypt": "re-wrap a blob under another key or context, on the server",
+	"backup":     "write an encrypted archive of every key and alias (age)",
+	"restore":    "restore an archive into the running backend (also: migrate between backends)",
 	"alias":      "saved endpoints and credentials",
 	"completion": "print a shell completion script (bash, zsh, fish)",
 }
@@ -64,7 +66,9 @@ type command struct {
 	flags      []flagDef
 	minArgs    int
 	maxArgs    int // -1: no limit
-	run        func(r *run) error
+	// timeout is the command's --timeout default (0: defaultTimeout).
+	timeout time.Duration
+	run     func(r *run) error
 }
 
 func (c *command) name() string { return strings.TrimSpace(c.noun + " " + c.verb) }
@@ -73,7 +77,7 @@ func (c *command) name() string { return strings.TrimSpace(c.noun + " " + c.verb
 var commands []*command
 
 func init() {
-	commands = slices.Concat(kmsCommands(), keyCommands(), keyAliasCommands(), dataCommands(), aliasCommands(), completionCommands())
+	commands = slices.Concat(kmsCommands(), keyCommands(), keyAliasCommands(), dataCommands(), backupCommands(), aliasCommands(), completionCommands())
 }
 
 func commandsOf(noun string) []*command {
@@ -201,6 +205,9 @@ func (r *run) timeoutSetting() (time.Duration, error) {
 		s, src = r.getenv("KEYWARD_TIMEOUT"), "KEYWARD_TIMEOUT"
 	}
 	if s == "" {
+		if r.cmd != nil && r.cmd.timeout > 0 {
+			return r.cmd.timeout, nil
+		}
 		return defaultTimeout, nil
 	}
 	if n, err := strconv.Atoi(s); err == nil && n > 0 {

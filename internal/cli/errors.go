@@ -211,6 +211,10 @@ func (r *run) hintFor(e *client.APIError) string {
 			return "this change needs a fresh setup: the backend, key directory and master key of a configuration that holds keys are fixed"
 		case "key create":
 			return fmt.Sprintf("a key with this id exists: see `keyward key describe %s`, or choose another id", id)
+		case "restore":
+			return "`keyward restore --dry-run` reports every conflict; --on-conflict skip restores the rest"
+		case "backup":
+			return "wait for the backup or restore that runs to finish, then try again"
 		}
 		return "see `keyward kms status`"
 	case "InvalidKeyState":
@@ -225,6 +229,9 @@ func (r *run) hintFor(e *client.APIError) string {
 		}
 		return hint
 	case "InvalidRequest":
+		if strings.Contains(e.Message, "backup archive refused") {
+			return "the archive was not used and nothing was written: check --identity or --passphrase-file, and that --in is the archive keyward backup wrote"
+		}
 		return fmt.Sprintf("run `keyward %s --help` for the arguments", name)
 	case "RequestTooLarge":
 		return "encrypt at most 4096 bytes; for more, encrypt locally with a data key (`keyward datakey generate`)"

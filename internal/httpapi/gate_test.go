@@ -86,6 +86,8 @@ func sampleRequests(t *testing.T, s *Server) map[string]struct{ path, body strin
 		"POST /kms/aliases":                             {"/kms/aliases", `{"alias_name":"alias/a2","target_key_id":"k1"}`},
 		"POST /kms/aliases/update":                      {"/kms/aliases/update", `{"alias_name":"alias/a1","target_key_id":"k1"}`},
 		"DELETE /kms/aliases":                           {"/kms/aliases", `{"alias_name":"alias/a1"}`},
+		"POST /kms/backup":                              {"/kms/backup", `{"recipients":["age1w8rqw4gjy4hfz7kjup49gvwj4sc3257mc4m7jsrw3dpt0rgkzcwsw3rqrs"]}`},
+		"POST /kms/restore":                             {"/kms/restore", `--not-multipart--`},
 	}
 }
 

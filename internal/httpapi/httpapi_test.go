@@ -26,6 +26,10 @@ type trustAll struct{}
 
 func (trustAll) Begin(*http.Request, *sigv4.Pending) error     { return nil }
 func (trustAll) Finish(*sigv4.Pending, []byte) (string, error) { return "root", nil }
+func (trustAll) Authenticated(*sigv4.Pending) (string, bool)   { return "root", true }
+func (trustAll) FinishHashed(*sigv4.Pending, *[32]byte, int64) (string, error) {
+	return "root", nil
+}
 
 func newTestServer(t testing.TB, running bool) *Server {
 	return newTestServerWith(t, running, iam.New("root", "unused-secret", nil))

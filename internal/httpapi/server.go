@@ -110,7 +110,12 @@ type route struct {
 	// table says everything a route can ask for.
 	alsoActions []string
 	maxBody     int64
-	timeout     time.Duration
+	// streamBody: the handler reads the body as a stream (up to maxBody)
+	// through call.stream instead of getting it in call.body; the request
+	// must declare its payload hash so that it is authenticated before
+	// the body is read (stream.go).
+	streamBody bool
+	timeout    time.Duration
 	// service: the route needs the running KMS service (else 503).
 	service bool
 	// keyScoped: the route acts on keys named in the request, and is
@@ -154,6 +159,10 @@ type call struct {
 	rec   recorder
 	code  string // error code, "" on success
 	keyID string // the first key the call was authorized on
+	// stream is the body of a streamBody route (stream.go); archive the
+	// counts of a backup or restore, for the audit line.
+	stream  *streamedBody
+	archive *audit.ArchiveCounts
 }
 
 // authorize checks the route's action on every named key (an empty id, a
@@ -221,6 +230,7 @@ func New(o Options) *Server {
 	s.routes = append(s.routes, s.dataKeyRoutes()...)
 	s.routes = append(s.routes, s.legacyRoutes()...)
 	s.routes = append(s.routes, s.aliasRoutes()...)
+	s.routes = append(s.routes, s.archiveRoutes()...)
 	if o.MetricsAuth {
 		s.routes = append(s.routes, &route{method: "GET", path: "/metrics", absolute: true, action: "kms:ServiceControl", timeout: 10 * time.Second, handle: s.metrics})
 	} else {
@@ -309,6 +319,14 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 		c.fail(err)
 		return
 	}
+	if rt.streamBody {
+		if err := s.openStream(c); err != nil {
+			c.fail(err)
+			return
+		}
+		s.serveAuthenticated(c)
+		return
+	}
 	body, reserved, err := s.readBody(r, rt.maxBody, c.auth.BodyNeeded())
 	if err != nil {
 		if errors.Is(err, errBusy) {
@@ -326,6 +344,13 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 		c.fail(err)
 		return
 	}
+	s.serveAuthenticated(c)
+}
+
+// serveAuthenticated is the rest of serve once the caller is known:
+// authorization, timeout, service acquisition and the handler.
+func (s *Server) serveAuthenticated(c *call) {
+	rt, r := c.route, c.r
 	if !rt.keyScoped && !s.opts.Authorizer.AllowedOnKey(c.accessKey, rt.action, "") {
 		c.fail(errAccessDenied)
 		return
@@ -348,6 +373,9 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler { // a streamed answer cut on purpose (stream.go)
+				panic(p)
+			}
 			s.opts.Log.Error("handler panic", "request_id", c.reqID, "route", rt.path, "panic", fmt.Sprint(p))
 			c.fail(errInternal)
 		}
@@ -384,7 +412,7 @@ func (s *Server) finish(c *call) {
 	s.opts.Audit.Record(audit.Event{
 		Time: c.start, RequestID: c.reqID, AccessKey: accessKey, SourceAddr: c.r.RemoteAddr,
 		Method: c.r.Method, Route: pattern, Action: c.route.action, KeyID: c.keyID,
-		Status: c.rec.status, Code: c.code, Latency: d,
+		Status: c.rec.status, Code: c.code, Latency: d, Archive: c.archive,
 	})
 }
 

@@ -70,11 +70,19 @@ func (s *Signer) signingKey(date string) [32]byte {
 // signed (a default port is dropped, as the AWS SDKs do), so that the Host
 // header sent is the one signed.
 func (s *Signer) Sign(r *http.Request, body []byte, at time.Time) {
+	sum := sha256.Sum256(body)
+	s.SignHashed(r, &sum, at)
+}
+
+// SignHashed is Sign for a body the caller streams instead of holding:
+// sum is the SHA-256 of exactly the bytes r will send. The hash is sent in
+// X-Amz-Content-Sha256, so the server authenticates the request before it
+// reads the body.
+func (s *Signer) SignHashed(r *http.Request, sum *[sha256.Size]byte, at time.Time) {
 	region, service := s.region(), s.service()
 	at = at.UTC()
 	amzDate := at.Format(amzDateLayout)
 	date := at.Format(scopeDateLayout)
-	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
 	r.Header.Set("X-Amz-Date", amzDate)
 	r.Header.Set("X-Amz-Content-Sha256", payloadHash)

@@ -66,6 +66,10 @@ path "transit/encrypt/*" {
 path "transit/decrypt/*" {
   capabilities = ["update"]
 }
+# Restores into this backend import key material (docs/backup.md).
+path "transit/wrapping_key" {
+  capabilities = ["read"]
+}
 path "auth/token/lookup-self" {
   capabilities = ["read"]
 }

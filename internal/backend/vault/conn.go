@@ -333,7 +333,12 @@ func (c *conn) call(ctx context.Context, method, path string, body, out any) err
 
 // attempt is one HTTP exchange under its own deadline (timeout_seconds).
 func (c *conn) attempt(ctx context.Context, client *api.Client, method, path string, payload []byte, out any) error {
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	return c.attemptWithin(ctx, c.timeout, client, method, path, payload, out)
+}
+
+// attemptWithin is attempt with another deadline than timeout_seconds.
+func (c *conn) attemptWithin(ctx context.Context, timeout time.Duration, client *api.Client, method, path string, payload []byte, out any) error {
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var resp *api.Response
 	var err error

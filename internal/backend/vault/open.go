@@ -88,7 +88,7 @@ func open(ctx context.Context, c *conn, cfg Config, o Options) (*Backend, error)
 	kv := newKVStore(c, kvMount, cfg.KeyPathPrefix, sealer, o.Now, o.Log)
 	var material keyring.Material = keyring.SealedMaterial{Rand: o.Rand}
 	if cfg.Transit {
-		material = &transitMaterial{conn: c, mount: transitMount}
+		material = &transitMaterial{conn: c, mount: transitMount, rand: o.Rand}
 		if err := migrateTransit01(ctx, kv, newMarkerStore(c, kvMount, cfg.KeyPathPrefix, sealer, o.Now, o.Log), sealer, o.Log); err != nil {
 			return nil, err
 		}

@@ -1,11 +1,15 @@
 package vault
 
 import (
+	"bytes"
 	"context"
+	"crypto/rsa"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/keyward/keyward/internal/keyring"
 	"github.com/keyward/keyward/internal/kms"
@@ -18,12 +22,18 @@ import (
 //
 // Keyward uses, rotates and deletes only Transit keys it created itself:
 // the key's material state (keyring.Record.MaterialState, sealed in the
-// key's record) is transitOwned once Keyward made the Transit key, and
-// empty before. A Transit key of that name that already exists is another
+// key's record) is transitOwned once Keyward made the Transit key
+// (transitImported once it imported it, transit_import.go), and empty
+// before. A Transit key of that name that already exists is another
 // application's, and is never touched (docs/vault.md).
 type transitMaterial struct {
 	conn  *conn
 	mount string
+	// rand wraps imported material, and wrapKey is the mount's wrapping
+	// key once read (transit_import.go).
+	rand    io.Reader
+	wrapMu  sync.Mutex
+	wrapKey *rsa.PublicKey
 }
 
 var _ keyring.Material = (*transitMaterial)(nil)
@@ -45,7 +55,7 @@ func (m *transitMaterial) Commit(ctx context.Context, id string, v uint32, state
 	if id == recordKEK {
 		return state, m.Usable(id, state)
 	}
-	if v == 1 && state != transitOwned {
+	if v == 1 && !owned(state) {
 		return transitOwned, m.create(ctx, id)
 	}
 	if err := m.Usable(id, state); err != nil {
@@ -95,7 +105,7 @@ func (*transitMaterial) Usable(id, state string) error {
 		// Never a key's material, whatever a record says (it is reserved).
 		return fmt.Errorf("%w: %q is Keyward's record key, not a key of the API", kms.ErrConflict, id)
 	}
-	if state != transitOwned {
+	if !owned(state) {
 		return fmt.Errorf("%w: the creation of key %q did not complete, so Keyward cannot prove its Transit key is its own; schedule its deletion and create it again", kms.ErrConflict, id)
 	}
 	return nil
@@ -105,7 +115,7 @@ func (*transitMaterial) Usable(id, state string) error {
 // then DELETE); a key already gone is fine. A record whose creation did not
 // complete leaves any Transit key of that name alone.
 func (m *transitMaterial) Destroy(ctx context.Context, id, state string) error {
-	if state != transitOwned || id == recordKEK {
+	if !owned(state) || id == recordKEK {
 		return nil
 	}
 	err := m.conn.call(ctx, http.MethodPut, m.keyPath(id)+"/config", map[string]bool{"deletion_allowed": true}, nil)
@@ -169,6 +179,11 @@ func (m *transitMaterial) Wrap(ctx context.Context, k *keyring.Version, plaintex
 // version ("vault:v<ver>:"); anything Transit refuses is
 // kms.ErrInvalidCiphertext.
 func (m *transitMaterial) Unwrap(ctx context.Context, k *keyring.Version, ciphertext, aad []byte) ([]byte, error) {
+	if k.State == transitImported && !bytes.HasPrefix(ciphertext, []byte("vault:")) {
+		// A blob made while the key lived in another backend
+		// (transit_import.go).
+		ciphertext = []byte(rawToTransit(ciphertext, k.Number))
+	}
 	if !hasVersionPrefix(ciphertext, k.Number) || !printable(ciphertext) {
 		return nil, fmt.Errorf("%w: not a Transit ciphertext of key version %d", kms.ErrInvalidCiphertext, k.Number)
 	}
