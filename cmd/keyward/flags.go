@@ -51,6 +51,7 @@ type serverFlags struct {
 	maxBodyMemoryMiB       int
 	secretsDir             string
 	noPersistSecrets       bool
+	console                bool
 }
 
 // Defaults of the bounds on work done for callers not yet authenticated.
@@ -87,6 +88,7 @@ func parseServerFlags(args []string, env environment, stderr io.Writer) (serverF
 	fs.IntVar(&f.maxBodyMemoryMiB, "max-body-memory", defaultMaxBodyMemoryMiB, "MiB of request bodies read before their sender is authenticated (requests without x-amz-content-sha256); past it such requests get 503")
 	fs.StringVar(&f.secretsDir, "secrets-dir", "", "the only directory whose files a configuration may name as secrets (master_key_file, token_file, secret_id_file); none: file references are refused")
 	fs.BoolVar(&f.noPersistSecrets, "no-persist-secrets", false, "keep inline secrets (master key, Vault token, AppRole secret id) in memory only; after a restart the service waits for them in kms start")
+	fs.BoolVar(&f.console, "console", true, "serve the web console at /console/ (it signs every call in the browser with the operator's own keys)")
 	if err := applyEnv(fs, env); err != nil {
 		return f, err
 	}

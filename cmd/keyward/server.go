@@ -216,7 +216,7 @@ func (srv *server) newHTTPServer(met *metrics.Metrics) (*http.Server, error) {
 		UnauthenticatedBodyBytes: int64(f.maxBodyMemoryMiB) << 20,
 	})
 	return &http.Server{
-		Handler:           api,
+		Handler:           withConsole(api, f.console),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      90 * time.Second,
