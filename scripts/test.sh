@@ -15,6 +15,7 @@ for tool in curl python3 zsh fish; do
 	command -v "$tool" >/dev/null || { echo "test.sh: $tool is required (curl and python3: independent SigV4 signers in e2e; zsh and fish: CLI completion checks; .ci/run installs them)" >&2; exit 1; }
 done
 python3 -c 'import botocore' 2>/dev/null || { echo "test.sh: python3 botocore is required (e2e signs with it)" >&2; exit 1; }
+command -v "${KEYWARD_CHROMIUM:-chromium}" >/dev/null || { echo "test.sh: chromium is required (the web console's browser tests; .ci/run installs it, or set KEYWARD_CHROMIUM)" >&2; exit 1; }
 
 echo "== Vault server for the Vault backend tests (built once into .vault/, skipped when present)"
 bash scripts/vault.sh build

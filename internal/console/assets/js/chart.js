@@ -17,6 +17,11 @@ function niceMax(v) {
   return 10 * p;
 }
 
+// span labels the start of the window: "−45 s", "−3 min".
+function span(ms) {
+  return ms < 120000 ? `−${Math.round(ms / 1000)} s` : `−${Math.round(ms / 60000)} min`;
+}
+
 // lineChart draws series [{name, points: [{t, v}]}] over the last windowMs
 // up to now; v null leaves a gap. format renders a value with its unit.
 export function lineChart({ title, series, now, windowMs, format }) {
@@ -31,7 +36,7 @@ export function lineChart({ title, series, now, windowMs, format }) {
     s('text', { class: 'axis', x: PAD.l - 4, y: y(f * max) + 4, 'text-anchor': 'end' }, format(f * max, true)),
   ]);
   const xLabels = [
-    s('text', { class: 'axis', x: PAD.l, y: H - 6, 'text-anchor': 'start' }, `−${Math.round(windowMs / 60000)} min`),
+    s('text', { class: 'axis', x: PAD.l, y: H - 6, 'text-anchor': 'start' }, span(windowMs)),
     s('text', { class: 'axis', x: W - PAD.r, y: H - 6, 'text-anchor': 'end' }, 'now'),
   ];
   const lines = series.map((sr, i) => {
@@ -61,7 +66,7 @@ export function lineChart({ title, series, now, windowMs, format }) {
 
   return h('figure', { class: 'chart' },
     h('figcaption', {}, title),
-    s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${title}, last ${Math.round(windowMs / 60000)} minutes` },
+    s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${title}, the last ${span(windowMs).slice(1)}` },
       grid, xLabels, lines),
     h('ul', { class: 'legend' }, latest));
 }

@@ -26,6 +26,7 @@ export default {
     const create = h('button', { type: 'submit', class: 'primary' }, 'Create alias');
     const createForm = h('form', {
       class: 'inline-form row',
+      novalidate: true,
       oninput: () => { name.setCustomValidity(''); target.setCustomValidity(''); },
       onsubmit: (e) => {
         e.preventDefault();

@@ -44,6 +44,7 @@ export default {
     const encOut = h('div', { class: 'messages' });
     const encForm = h('form', {
       class: 'card form',
+      novalidate: true,
       'aria-labelledby': 'enc-title',
       oninput: (e) => e.target.setCustomValidity?.(''),
       onsubmit: (e) => {
@@ -85,6 +86,7 @@ export default {
     const decOut = h('div', { class: 'messages' });
     const decForm = h('form', {
       class: 'card form',
+      novalidate: true,
       'aria-labelledby': 'dec-title',
       oninput: (e) => e.target.setCustomValidity?.(''),
       onsubmit: (e) => {

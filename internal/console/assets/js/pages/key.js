@@ -96,6 +96,7 @@ export default {
       sync();
       return h('form', {
         class: 'inline-form',
+        novalidate: true,
         onsubmit: (e) => {
           e.preventDefault();
           period.setCustomValidity(on.checked ? checkRange('The period', period.value, 90, 2560) : '');
@@ -128,6 +129,7 @@ export default {
       const add = h('button', { type: 'submit', class: 'secondary' }, 'Add tag');
       const form = h('form', {
         class: 'inline-form row',
+        novalidate: true,
         onsubmit: (e) => {
           e.preventDefault();
           k.setCustomValidity(checkTags({ [k.value]: v.value }));
@@ -152,6 +154,7 @@ export default {
       const add = h('button', { type: 'submit', class: 'secondary' }, 'Add alias');
       const form = h('form', {
         class: 'inline-form row',
+        novalidate: true,
         onsubmit: (e) => {
           e.preventDefault();
           name.setCustomValidity(checkAlias(name.value));
@@ -169,7 +172,9 @@ export default {
 
     function draw(m) {
       replace(head, title, h('span', { id: 'key-state' }, badge(m.key_state)));
-      const older = m.key_version > 1 ? `versions 1 to ${m.key_version - 1} still decrypt what they encrypted` : 'no older versions';
+      const older = m.key_version === 1 ? 'none'
+        : m.key_version === 2 ? 'version 1 still decrypts what it encrypted'
+          : `versions 1 to ${m.key_version - 1} still decrypt what they encrypted`;
       replace(body,
         actions(m),
         h('div', { class: 'grid-2' },

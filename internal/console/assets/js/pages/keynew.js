@@ -17,6 +17,7 @@ export default {
     const out = h('div', { class: 'messages' });
     const form = h('form', {
       class: 'card form',
+      novalidate: true,
       onsubmit: (e) => {
         e.preventDefault();
         id.setCustomValidity(id.value ? checkKeyId(id.value) : '');

@@ -13,6 +13,7 @@ import { badge, facts, section } from './common.js';
 // WINDOW_MS how much history the charts show.
 const POLL_MS = 3000;
 const WINDOW_MS = 5 * 60 * 1000;
+const MIN_WINDOW_MS = 60 * 1000;
 // COUNT_PAGES bounds the listing that counts keys (1000 keys a page).
 const COUNT_PAGES = 20;
 
@@ -112,18 +113,22 @@ export default {
     function drawCharts() {
       const now = Date.now();
       const pts = hist.points;
-      const num = (v, axis) => (axis ? v.toPrecision(2).replace(/\.0+$/, '') : v.toFixed(v < 10 ? 2 : 1));
-      const ms = (v, axis) => (axis ? `${+(v * 1000).toPrecision(2)} ms` : `${(v * 1000).toFixed(v < 0.01 ? 2 : 1)} ms`);
+      // Axis labels are round (1, 2, 5 times a power of ten, and halves).
+      const round = (v) => String(+v.toPrecision(2));
+      const num = (v, axis) => (axis ? round(v) : v.toFixed(v < 10 ? 2 : 1));
+      const ms = (v, axis) => (axis ? `${round(v * 1000)} ms` : `${(v * 1000).toFixed(v < 0.01 ? 2 : 1)} ms`);
       if (!pts.length) {
         replace(chartsBox, h('p', { class: 'muted', id: 'charts-waiting' }, 'Waiting for a second reading of the metrics…'));
         return;
       }
+      // The window grows with the history, from one minute to WINDOW_MS.
+      const windowMs = Math.min(WINDOW_MS, Math.max(MIN_WINDOW_MS, now - pts[0].t + POLL_MS));
       replace(chartsBox,
-        lineChart({ title: 'Requests per second', now, windowMs: WINDOW_MS, format: (v, a) => (a ? num(v, a) : `${num(v)} /s`), series: [{ name: 'requests', points: pts.map((p) => ({ t: p.t, v: p.rps })) }] }),
-        lineChart({ title: 'Errors per second', now, windowMs: WINDOW_MS, format: (v, a) => (a ? num(v, a) : `${num(v)} /s`), series: [
+        lineChart({ title: 'Requests per second', now, windowMs, format: (v, a) => (a ? num(v, a) : `${num(v)} /s`), series: [{ name: 'requests', points: pts.map((p) => ({ t: p.t, v: p.rps })) }] }),
+        lineChart({ title: 'Errors per second', now, windowMs, format: (v, a) => (a ? num(v, a) : `${num(v)} /s`), series: [
           { name: '4xx (refused)', points: pts.map((p) => ({ t: p.t, v: p.clientErrors })) },
           { name: '5xx (failed)', points: pts.map((p) => ({ t: p.t, v: p.serverErrors })) }] }),
-        lineChart({ title: 'Latency', now, windowMs: WINDOW_MS, format: ms, series: [
+        lineChart({ title: 'Latency', now, windowMs, format: ms, series: [
           { name: 'p50', points: pts.map((p) => ({ t: p.t, v: p.p50 })) },
           { name: 'p99', points: pts.map((p) => ({ t: p.t, v: p.p99 })) }] }));
     }

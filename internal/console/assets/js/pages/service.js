@@ -123,7 +123,7 @@ export default {
     f.auth.addEventListener('change', syncBackend);
 
     const form = h('form', {
-      class: 'form', id: 'config-form',
+      class: 'form', id: 'config-form', novalidate: true,
       oninput: (e) => e.target.setCustomValidity?.(''),
       onsubmit: (e) => { e.preventDefault(); save(); },
     },

@@ -17,7 +17,7 @@ export default {
     const button = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
     const out = h('div', { class: 'messages' });
     const form = h('form', {
-      class: 'card signin', novalidate: false,
+      class: 'card signin',
       onsubmit: async (e) => {
         e.preventDefault();
         const ak = access.value.trim();
