@@ -56,6 +56,9 @@ func TestConsoleServing(t *testing.T) {
 	}
 
 	t.Run("on", func(t *testing.T) {
+		if !strings.Contains(on.Stdout(), "console:    "+on.URL+"/console/") {
+			t.Errorf("the --dev banner does not name the console:\n%s", on.Stdout())
+		}
 		resp, body := get("GET", on.URL+"/console/")
 		if resp.StatusCode != 200 || !strings.Contains(body, `<script type="module" src="js/app.js">`) {
 			t.Fatalf("GET /console/: %d %q", resp.StatusCode, short([]byte(body)))
@@ -121,6 +124,9 @@ func TestConsoleServing(t *testing.T) {
 			for _, p := range []string{"/console/", "/console/js/app.js", "/"} {
 				resp, body := get("GET", srv.URL+p)
 				wantError(t, name+" GET "+p, resp.StatusCode, []byte(body), 404, "NotFound")
+			}
+			if strings.Contains(srv.Stdout(), "/console/") {
+				t.Errorf("the --dev banner names a console that is off:\n%s", srv.Stdout())
 			}
 			// The API is untouched.
 			if st, _, raw := srv.client(t).do("GET", "/kms/status", nil); st != 200 {

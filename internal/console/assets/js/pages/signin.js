@@ -50,6 +50,16 @@ export default {
     h('div', { class: 'actions' }, button),
     out);
     main.append(form);
+    // WebCrypto exists only in secure contexts: HTTPS, or the loopback
+    // address. Elsewhere the console cannot sign, and would not want to
+    // over plain HTTP anyway.
+    if (!window.isSecureContext || !globalThis.crypto?.subtle) {
+      for (const el of [access, secret, button]) el.disabled = true;
+      out.replaceChildren(h('div', { class: 'notice error', role: 'alert' },
+        h('p', { class: 'headline' }, 'The console needs a secure connection.'),
+        h('p', {}, 'Open it over HTTPS (start the server with --tls-cert and --tls-key), or on this machine at http://127.0.0.1 or http://localhost. Browsers offer the cryptography the console signs with only there.')));
+      return null;
+    }
     access.focus();
     return null;
   },
