@@ -22,7 +22,7 @@ import (
 
 // stepTimeout bounds one browser step (an action, or waiting for the page
 // to show something).
-const stepTimeout = 20 * time.Second
+const stepTimeout = 30 * time.Second
 
 // chromiumPath finds the browser, or stops the test (see testenv.Missing).
 func chromiumPath(t testing.TB) string {

@@ -161,7 +161,7 @@ func TestConsoleBrowser(t *testing.T) {
 	createKey(t, root, "app-orders")
 	t.Logf("screenshots in %s", shots)
 
-	signIn := func(tb *tab, ak, sk string) {
+	signIn := func(tb *tab, base, ak, sk string) {
 		tb.t.Helper()
 		tb.do(chromedp.Navigate(base + "/console/"))
 		tb.untilText("main h1", "Sign in")
@@ -278,7 +278,7 @@ keyward_http_request_duration_seconds_bucket{method="GET",route="/metrics",le="+
 		tb.do(chromedp.Navigate(base + "/console/"))
 		tb.untilText("main h1", "Sign in")
 		tb.screenshot(shots, "console-signin")
-		signIn(tb, srv.AccessKey, srv.SecretKey)
+		signIn(tb, base, srv.AccessKey, srv.SecretKey)
 
 		// Overview: status, key counts and, after two scrapes, charts.
 		tb.untilText("#service-status", "Running")
@@ -515,7 +515,7 @@ keyward_http_request_duration_seconds_bucket{method="GET",route="/metrics",le="+
 	t.Run("restricted user", func(t *testing.T) {
 		c := srv.client(t)
 		tb := b.tab(t)
-		signIn(tb, "viewer", viewerSecret)
+		signIn(tb, base, "viewer", viewerSecret)
 		// The overview says what the user may not see, and shows the rest.
 		tb.untilText("main", "may not do kms:ServiceControl")
 		tb.untilText("[data-state=Enabled]", "")
@@ -626,7 +626,7 @@ keyward_http_request_duration_seconds_bucket{method="GET",route="/metrics",le="+
 	t.Run("narrow screen", func(t *testing.T) {
 		tb := b.tab(t)
 		tb.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1)))
-		signIn(tb, srv.AccessKey, srv.SecretKey)
+		signIn(tb, base, srv.AccessKey, srv.SecretKey)
 		for _, page := range []string{"#/", "#/keys", "#/keys/console-key", "#/service", "#/crypto", "#/aliases"} {
 			tb.open(base, page, "")
 			tb.until("the page", "document.querySelector('main h1') && !document.querySelector('main').textContent.includes('Loading…')")
@@ -639,9 +639,81 @@ keyward_http_request_duration_seconds_bucket{method="GET",route="/metrics",le="+
 		}
 	})
 
+	t.Run("wrong secret", func(t *testing.T) {
+		tb := b.tab(t)
+		tb.do(chromedp.Navigate(base + "/console/"))
+		tb.untilText("main h1", "Sign in")
+		tb.fill("input[name=access_key]", "viewer")
+		tb.fill("input[name=secret_key]", "not-the-secret")
+		tb.click("main form button[type=submit]")
+		msg := tb.untilText("main [role=alert]", "does not match")
+		if !strings.Contains(msg, "HTTP 401 SignatureDoesNotMatch") {
+			t.Errorf("wrong secret: %q", msg)
+		}
+		if v := evalIn[string](tb, "document.querySelector('input[name=secret_key]').value"); v != "" {
+			t.Error("the secret field keeps the secret after a failed sign-in")
+		}
+	})
+
+	// Configuring from nothing: vault-transit (checked in the browser, the
+	// token write-only), then local with a master key, then start.
+	t.Run("service forms", func(t *testing.T) {
+		fresh := startServer(t, serverOpts{})
+		c := fresh.client(t)
+		tb := b.tab(t)
+		base := fresh.URL
+		signIn(tb, base, fresh.AccessKey, fresh.SecretKey)
+		tb.open(base, "#/service", "Service")
+		tb.untilText("#service-status", "NotConfigured")
+		tb.until("the configuration form", "document.querySelector('#config-form')")
+		if !evalIn[bool](tb, "document.querySelector('#mode-configure').checked && document.querySelector('#mode-reconfigure').disabled") {
+			t.Error("a new server's form does not offer configure only")
+		}
+		tb.choose("#backend_type", "vault-transit")
+		tb.fill("#address", "ftp://vault.example")
+		tb.click("#save-config")
+		if msg := evalIn[string](tb, "document.querySelector('#address').validationMessage"); !strings.Contains(msg, "http:// or https://") {
+			t.Errorf("address ftp://: validation message %q", msg)
+		}
+		token := "hvs.console-token-" + randomHex(6)
+		tb.fill("#address", "http://127.0.0.1:1")
+		tb.fill("#token-value", token)
+		if got := evalIn[string](tb, "document.querySelector('#token-value').type"); got != "password" {
+			t.Errorf("the token field is of type %q", got)
+		}
+		tb.fill("#mount_path", "transit-console")
+		tb.click("#save-config")
+		tb.untilText("#service-messages", "configured")
+		st, m, raw := c.do("GET", "/kms/status", nil)
+		sum, _ := m["config_summary"].(map[string]any)
+		bs, _ := sum["backend_summary"].(map[string]any)
+		if st != 200 || m["status"] != "Configured" || m["backend_type"] != "vault-transit" || bs["address"] != "http://127.0.0.1:1" ||
+			bs["auth_method_type"] != "token" || bs["mount_path"] != "transit-console" {
+			t.Errorf("status after configuring vault-transit: %d %s", st, short(raw))
+		}
+		noSecretAnywhere(tb, token)
+
+		tb.until("the form in reconfigure mode", "document.querySelector('#mode-reconfigure').checked")
+		tb.click("#mode-configure")
+		tb.choose("#backend_type", "local")
+		tb.choose("#master_key-source", "inline")
+		tb.fill("#master_key-value", "correct horse battery staple")
+		tb.click("#save-config")
+		tb.untilText("#service-messages", "configured")
+		tb.click("#start-service")
+		tb.untilText("#service-status", "Running")
+		st, m, raw = c.do("GET", "/kms/status", nil)
+		sum, _ = m["config_summary"].(map[string]any)
+		bs, _ = sum["backend_summary"].(map[string]any)
+		if st != 200 || m["status"] != "Running" || m["backend_type"] != "local" || bs["has_master_key"] != true {
+			t.Errorf("status after configuring local and starting: %d %s", st, short(raw))
+		}
+		noSecretAnywhere(tb, "correct horse battery staple")
+	})
+
 	t.Run("idle expiry", func(t *testing.T) {
 		tb := b.tab(t)
-		signIn(tb, srv.AccessKey, srv.SecretKey)
+		signIn(tb, base, srv.AccessKey, srv.SecretKey)
 		tb.open(base, "#/keys", "Keys")
 		// Sixteen minutes pass without input (the monotonic clock the
 		// session uses is moved on); the next look ends the session.
@@ -655,7 +727,7 @@ keyward_http_request_duration_seconds_bucket{method="GET",route="/metrics",le="+
 		tb.untilText("main h1", "Sign in")
 
 		// However active, a session ends after 8 hours.
-		signIn(tb, srv.AccessKey, srv.SecretKey)
+		signIn(tb, base, srv.AccessKey, srv.SecretKey)
 		tb.do(chromedp.Evaluate[chromedp.Void](`(() => { const real = performance.now.bind(performance);
 			performance.now = () => real() + 9 * 60 * 60 * 1000; })()`))
 		tb.do(chromedp.KeyEvent(kb.Tab)) // activity now: the idle limit is not what ends it
