@@ -41,6 +41,9 @@ func TestWithConsoleRouting(t *testing.T) {
 		{true, "GET", "/rustfs/admin/v3/kms/status", "api"},
 		{true, "GET", "/metrics", "api"},
 		{true, "GET", "/consoles", "api"},
+		{true, "GET", "/console", "redirect:/console/"},
+		{true, "POST", "/console", "api"},
+		{true, "GET", "/console/../rustfs/admin/v3/kms/status", "console"}, // not a console file: 404 there
 		{false, "GET", "/console/", "api"},
 		{false, "GET", "/", "api"},
 		{false, "POST", "/", "api"},
@@ -59,5 +62,26 @@ func TestWithConsoleRouting(t *testing.T) {
 		if got != tc.from {
 			t.Errorf("console %v, %s %s: served by %s, want %s", tc.on, tc.method, tc.target, got, tc.from)
 		}
+	}
+}
+
+// BenchmarkAPIBehindConsole measures what the console's routing adds to
+// an API request (compare with console off).
+func BenchmarkAPIBehindConsole(b *testing.B) {
+	api := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	r := httptest.NewRequest("POST", "/rustfs/admin/v3/kms/generate-data-key", nil)
+	w := httptest.NewRecorder()
+	for _, on := range []bool{false, true} {
+		h := withConsole(api, on)
+		name := "console=off"
+		if on {
+			name = "console=on"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, r)
+			}
+		})
 	}
 }
