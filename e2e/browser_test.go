@@ -27,10 +27,11 @@ const stepTimeout = 30 * time.Second
 // chromiumPath finds the browser, or stops the test (see testenv.Missing).
 func chromiumPath(t testing.TB) string {
 	t.Helper()
+	names := []string{"chromium", "chromium-browser"}
 	if p := os.Getenv("KEYWARD_CHROMIUM"); p != "" {
-		return p
+		names = []string{p}
 	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
+	for _, name := range names {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
