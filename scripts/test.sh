@@ -21,6 +21,7 @@ for tool in aws node; do
 done
 [ -d interop/aws-js/node_modules/@aws-sdk/client-kms ] || { echo "test.sh: run npm ci in interop/aws-js (the AWS SDK for JavaScript of the e2e tests; .ci/run does)" >&2; exit 1; }
 command -v age >/dev/null || { echo "test.sh: age is required (e2e opens a backup archive with the age tool; .ci/run installs it: apt-get install age)" >&2; exit 1; }
+command -v "${KEYWARD_CHROMIUM:-chromium}" >/dev/null || { echo "test.sh: chromium is required (the web console's browser tests; .ci/run installs it, or set KEYWARD_CHROMIUM)" >&2; exit 1; }
 
 echo "== Vault server for the Vault backend tests (built once into .vault/, skipped when present)"
 bash scripts/vault.sh build

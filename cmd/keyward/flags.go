@@ -55,6 +55,7 @@ type serverFlags struct {
 	awsAccountID           string
 	kesAPI                 bool
 	kesPageSize            int
+	console                bool
 }
 
 // Defaults of the bounds on work done for callers not yet authenticated.
@@ -94,6 +95,7 @@ func parseServerFlags(args []string, env environment, stderr io.Writer) (serverF
 	fs.StringVar(&f.awsAccountID, "aws-account-id", iam.DefaultAWSAccountID, "the AWS account id of the AWS KMS API: key ARNs name it, and policy resources must name it (or no account)")
 	fs.BoolVar(&f.kesAPI, "kes-api", true, "serve the KES API for MinIO (docs/kes-api.md): the TLS listener asks clients for a certificate (optional; SigV4 clients send none)")
 	fs.IntVar(&f.kesPageSize, "kes-page-size", httpapi.DefaultKESPageSize, "key names per page of the KES API's key listing (1-1000)")
+	fs.BoolVar(&f.console, "console", true, "serve the web console at /console/ (it signs every call in the browser with the operator's own keys)")
 	if err := applyEnv(fs, env); err != nil {
 		return f, err
 	}

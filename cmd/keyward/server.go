@@ -225,7 +225,7 @@ func (srv *server) newHTTPServer(met *metrics.Metrics) (*http.Server, error) {
 		KES:                      kes,
 	})
 	return &http.Server{
-		Handler:           api,
+		Handler:           withConsole(api, f.console),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      90 * time.Second,
@@ -291,8 +291,12 @@ func (srv *server) serve(ctx context.Context, stdout io.Writer) error {
 		if err := startDev(ctx, srv.mgr); err != nil {
 			return fmt.Errorf("--dev: %w", err)
 		}
-		fmt.Fprintf(stdout, "\nKeyward dev server on %s://%s\n  access key: %s\n  secret key: %s\n  default key: %s\n  data dir:   %s\n\n",
+		fmt.Fprintf(stdout, "\nKeyward dev server on %s://%s\n  access key: %s\n  secret key: %s\n  default key: %s\n  data dir:   %s\n",
 			srv.scheme, srv.ln.Addr(), srv.rootUser, srv.rootSecret, devDefaultKeyID, srv.dataDir)
+		if f.console {
+			fmt.Fprintf(stdout, "  console:    %s://%s/console/\n", srv.scheme, srv.ln.Addr())
+		}
+		fmt.Fprintln(stdout)
 	}
 	srv.warnings()
 	stopHUP := srv.reloadOnHUP()
