@@ -37,6 +37,12 @@ only "create" signs every request. The Keyward target runs unless
 --endpoint is set to "" (e.g. to measure only Vault or the ceiling).
 "create" leaves the keys it creates behind; run it on a scratch server.
 
+--keys N measures a server holding N keys: the missing keys of the set
+are created first (16 at a time; the rate is reported), then generate,
+decrypt, encrypt and describe use one key of the set per worker, "list"
+replays pages of 100 keys at random places in the set and
+"list-disabled" the same pages filtered by state (one key in ten).
+
 The exit status is 1 when any request failed.
 
 flags:
@@ -131,6 +137,7 @@ func parseBenchFlags(args []string, env environment, stderr io.Writer) (benchSet
 	fs.StringVar(&o.AccessKey, "access-key", def("KEYWARD_ACCESS_KEY", ""), "access key (KEYWARD_ACCESS_KEY)")
 	fs.StringVar(&o.SecretKey, "secret-key", def("KEYWARD_SECRET_KEY", ""), "secret key (KEYWARD_SECRET_KEY)")
 	fs.StringVar(&o.KeyID, "key-id", "", `key to use; default: create a key "bench-<random>"`)
+	fs.IntVar(&o.Keys, "keys", 0, `prepare a set of N keys "bench-set-NNNNNNN" (every tenth disabled; existing ones reused) and spread the ops over it`)
 	fs.StringVar(&ops, "ops", "generate,decrypt", "comma-separated ops: "+strings.Join(bench.Ops, ","))
 	fs.StringVar(&conc, "concurrency", "1,4,16,64", "comma-separated concurrency steps (workers, one connection each)")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each step")

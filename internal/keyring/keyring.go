@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,21 @@ type Options struct {
 	// Close releases what the backend holds (a Vault connection, a
 	// key-encryption key); called once by Keyring.Close. May be nil.
 	Close func() error
+
+	// The key index (index.go, indexer.go). IndexRefresh is how often the
+	// names in a store that other processes share are read again, and a
+	// batch of at most IndexRevalidateBatch loaded entries not confirmed
+	// for IndexMaxAge is re-read; zero: never (a store only this process
+	// writes). IndexLoaders bounds the concurrent record reads that fill
+	// the index (4 when zero).
+	IndexRefresh         time.Duration
+	IndexMaxAge          time.Duration
+	IndexRevalidateBatch int
+	IndexLoaders         int
+	// IndexLoaded, when set, is called once the index first holds every
+	// key's metadata (or once it gave up on some for now), with the number
+	// of keys and how long loading took.
+	IndexLoaded func(keys, unreadable, pending int, took time.Duration)
 }
 
 // Keyring keeps key records in a Store and implements kms.Engine.
@@ -83,6 +99,19 @@ type Keyring struct {
 	// process; the Store's check-and-set guards against other processes.
 	seed  maphash.Seed
 	locks [64]sync.Mutex
+
+	// idx indexes every key (index.go); the indexer fills and refreshes it.
+	idx                  *keyIndex
+	namesMu              sync.Mutex // serializes name refreshes
+	indexRefresh         time.Duration
+	indexMaxAge          time.Duration
+	indexRevalidateBatch int
+	indexLoaders         int
+	describeMaxAge       time.Duration
+	stopIndexer          context.CancelFunc
+	indexerDone          chan struct{}
+	indexHits            atomic.Uint64 // describes answered from the index
+	indexLoaded          func(keys, unreadable, pending int, took time.Duration)
 }
 
 var _ kms.Engine = (*Keyring)(nil)
@@ -101,10 +130,32 @@ func New(o Options) *Keyring {
 		close:      o.Close,
 		revalidate: o.Revalidate,
 		seed:       maphash.MakeSeed(),
+
+		idx:                  newKeyIndex(),
+		indexRefresh:         o.IndexRefresh,
+		indexMaxAge:          o.IndexMaxAge,
+		indexRevalidateBatch: o.IndexRevalidateBatch,
+		indexLoaders:         o.IndexLoaders,
+		indexLoaded:          o.IndexLoaded,
+	}
+	if k.indexLoaders <= 0 {
+		k.indexLoaders = defaultIndexLoaders
+	}
+	// A described key is served from the index while it is confirmed
+	// within the revalidation interval, or (a store no other process
+	// writes) within the cache's TTL, as a cached record would be.
+	k.describeMaxAge = o.Revalidate
+	if k.describeMaxAge <= 0 {
+		k.describeMaxAge = o.CacheTTL
 	}
 	if k.health == nil {
-		k.health = func(ctx context.Context) error { _, _, err := k.store.List(ctx, "", 1); return err }
+		if c, ok := k.store.(interface{ Check(context.Context) error }); ok {
+			k.health = c.Check
+		} else {
+			k.health = func(ctx context.Context) error { _, _, err := k.store.List(ctx, "", 1); return err }
+		}
 	}
+	k.startIndexer()
 	return k
 }
 
@@ -156,12 +207,17 @@ func (k *Keyring) Create(ctx context.Context, meta kms.Metadata) (kms.Metadata, 
 	if err != nil {
 		return kms.Metadata{}, err
 	}
+	since := k.idx.begin()
 	rev, err := k.store.Create(ctx, meta.ID, sealed)
+	if errors.Is(err, kms.ErrExists) {
+		k.idx.learn(meta.ID, since) // another node made it: list it too
+	}
 	if err != nil {
 		return kms.Metadata{}, err
 	}
 	if k.material.InRecord() {
 		k.cacheRecord(&rec, rev)
+		k.idx.wrote(meta, rev, k.now().UnixNano())
 		return meta, nil
 	}
 	state, err := k.material.Commit(ctx, meta.ID, 1, rec.MaterialState)
@@ -179,6 +235,7 @@ func (k *Keyring) Create(ctx context.Context, meta kms.Metadata) (kms.Metadata, 
 		rev++
 	}
 	k.cacheRecord(&rec, rev)
+	k.idx.wrote(meta, rev, k.now().UnixNano())
 	return meta, nil
 }
 
@@ -191,11 +248,17 @@ func (k *Keyring) undoCreate(ctx context.Context, id string, rev uint64, cause e
 	if err != nil {
 		return fmt.Errorf("%w (and removing the half-made key failed: %v)", cause, err)
 	}
+	k.idx.removed(id, k.now().UnixNano())
 	return cause
 }
 
-// Describe returns the metadata, from cache when warm.
+// Describe returns the metadata: from the index when its entry is
+// confirmed recently enough (describeIndexed), else from the cache or the
+// store.
 func (k *Keyring) Describe(ctx context.Context, id string) (kms.Metadata, error) {
+	if m, ok, err := k.describeIndexed(ctx, id); ok {
+		return m, err
+	}
 	o, owned, err := k.load(ctx, id, true)
 	if err != nil {
 		return kms.Metadata{}, err
@@ -207,20 +270,70 @@ func (k *Keyring) Describe(ctx context.Context, id string) (kms.Metadata, error)
 	return meta, nil
 }
 
-// List returns one page of keys. A record that cannot be opened is listed
-// in Unreadable; a record that vanished meanwhile is skipped.
-func (k *Keyring) List(ctx context.Context, after string, limit int) (kms.ListPage, error) {
-	names, more, err := k.store.List(ctx, after, limit)
+// describeIndexed serves Describe from the index when the cache is on
+// and the key's entry is loaded: as is while confirmed within
+// describeMaxAge, else after one caller re-reads its revision from the
+// store (the others serve the entry meanwhile, as for cached records). ok
+// is false when the index cannot answer.
+func (k *Keyring) describeIndexed(ctx context.Context, id string) (kms.Metadata, bool, error) {
+	if !k.cache.Enabled() {
+		return kms.Metadata{}, false, nil
+	}
+	snap, ok := k.idx.get(id)
+	if !ok || snap.state != entryLoaded {
+		return kms.Metadata{}, false, nil
+	}
+	if k.now().UnixNano()-snap.checked < int64(k.describeMaxAge) || !k.idx.claimRevalidation(id) {
+		k.indexHits.Add(1)
+		return snap.meta.Clone(), true, nil
+	}
+	defer k.idx.releaseRevalidation(id)
+	m, err := k.readIndexed(ctx, id, true)
 	if err != nil {
+		// Gone, or unconfirmable: a node that cannot confirm a key's
+		// state does not keep serving it.
+		return kms.Metadata{}, true, err
+	}
+	return m.Clone(), true, nil
+}
+
+// List returns one page of keys, in id order, from the index: the page
+// costs the same however many keys there are. A record that cannot be
+// opened is listed in Unreadable; a record that vanished meanwhile is
+// skipped.
+func (k *Keyring) List(ctx context.Context, after string, limit int) (kms.ListPage, error) {
+	if err := k.ensureNames(ctx); err != nil {
 		return kms.ListPage{}, err
 	}
+	names, more := k.idx.pageAll(after, max(limit, 0))
+	return k.listPage(ctx, names, more, nil, "")
+}
+
+// ListByState returns one page of the keys in state s. Its candidates
+// come from the index's set of that state and from the keys not loaded
+// yet; each is checked again on the metadata the page returns, so a page
+// may hold fewer than limit keys while More is true. Unreadable records
+// up to the page's end are listed in Unreadable.
+func (k *Keyring) ListByState(ctx context.Context, after string, limit int, s kms.State) (kms.ListPage, error) {
+	if err := k.ensureNames(ctx); err != nil {
+		return kms.ListPage{}, err
+	}
+	names, more, unreadable := k.idx.pageState(s, after, max(limit, 0))
+	return k.listPage(ctx, names, more, unreadable, s)
+}
+
+// listPage builds a page of names (keeping those in state s, if set) and
+// the unreadable names known to fall in it.
+func (k *Keyring) listPage(ctx context.Context, names []string, more bool, unreadable []string, s kms.State) (kms.ListPage, error) {
 	page := kms.ListPage{More: more}
-	for _, name := range names {
+	metas := k.metadataOf(ctx, names)
+	for i, name := range names {
 		page.Last = name
-		meta, err := k.Describe(ctx, name)
-		switch {
+		switch err := metas[i].err; {
 		case err == nil:
-			page.Keys = append(page.Keys, meta)
+			if s == "" || metas[i].meta.State == s {
+				page.Keys = append(page.Keys, metas[i].meta.Clone())
+			}
 		case errors.Is(err, kms.ErrNotFound):
 		case errors.Is(err, kms.ErrCorrupt):
 			page.Unreadable = append(page.Unreadable, name)
@@ -228,6 +341,13 @@ func (k *Keyring) List(ctx context.Context, after string, limit int) (kms.ListPa
 			return kms.ListPage{}, err
 		}
 	}
+	for _, name := range unreadable {
+		if !slices.Contains(page.Unreadable, name) {
+			page.Unreadable = append(page.Unreadable, name)
+		}
+		page.Last = max(page.Last, name)
+	}
+	slices.Sort(page.Unreadable)
 	return page, nil
 }
 
@@ -289,13 +409,18 @@ func (k *Keyring) modify(ctx context.Context, id string, change func(*Record) er
 	mu.Lock()
 	defer mu.Unlock()
 	for attempt := 0; ; attempt++ {
-		entry, err := k.store.Get(ctx, id)
+		since := k.idx.begin()
+		entry, err := k.getObserved(ctx, id)
 		if err != nil {
 			return kms.Metadata{}, Record{}, err
 		}
 		rec, err := k.open(ctx, id, entry.Value)
 		if err != nil {
 			return kms.Metadata{}, Record{}, err
+		}
+		// What the store holds now, whether or not the change is made.
+		if k.idx.observe(id, since, observed{state: entryLoaded, meta: rec.Metadata, rev: entry.Revision}, k.now().UnixNano()) {
+			k.cache.Delete(id)
 		}
 		if err := change(&rec); err != nil {
 			rec.wipe()
@@ -310,6 +435,7 @@ func (k *Keyring) modify(ctx context.Context, id string, change func(*Record) er
 		rev, err := k.store.Update(ctx, id, sealed, entry.Revision)
 		if err == nil {
 			k.cacheRecord(&rec, rev)
+			k.idx.wrote(rec.Metadata, rev, k.now().UnixNano())
 		} else {
 			k.cache.Delete(id)
 		}
@@ -338,12 +464,16 @@ func (k *Keyring) Destroy(ctx context.Context, id string, precondition func(kms.
 	mu.Lock()
 	defer mu.Unlock()
 	defer k.cache.Delete(id)
-	entry, err := k.store.Get(ctx, id)
+	since := k.idx.begin()
+	entry, err := k.getObserved(ctx, id)
 	if err != nil {
 		return unopenable(id, err)
 	}
 	rec, err := k.open(ctx, id, entry.Value)
 	if err != nil {
+		if errors.Is(err, kms.ErrCorrupt) {
+			k.idx.observe(id, since, observed{state: entryUnreadable}, k.now().UnixNano())
+		}
 		return unopenable(id, err)
 	}
 	rec.wipe()
@@ -357,8 +487,12 @@ func (k *Keyring) Destroy(ctx context.Context, id string, precondition func(kms.
 		destroyMaterial = func() error { return k.material.Destroy(ctx, id, rec.MaterialState) }
 	}
 	if err := k.store.Delete(ctx, id, entry.Revision, destroyMaterial); err != nil {
+		if errors.Is(err, kms.ErrNotFound) {
+			k.idx.removed(id, k.now().UnixNano())
+		}
 		return err
 	}
+	k.idx.removed(id, k.now().UnixNano())
 	k.deleteAliasesOf(ctx, id, rec.Metadata.Aliases)
 	return nil
 }
@@ -398,6 +532,24 @@ func (k *Keyring) Unwrap(ctx context.Context, id string, ver uint32, ciphertext,
 // evicted between lookup and lock is looked up again, and after a few such
 // races the record is loaded privately.
 func (k *Keyring) withVersion(ctx context.Context, id string, ver uint32, f func(*Version) error) error {
+	err := k.withCachedVersion(ctx, id, ver, f)
+	if errors.Is(err, errNewerVersion) {
+		// The cached record predates a rotation the caller already knows
+		// of (made on another node, seen first through the index): read
+		// the record again.
+		k.cache.Delete(id)
+		err = k.withCachedVersion(ctx, id, ver, f)
+		if errors.Is(err, errNewerVersion) {
+			err = fmt.Errorf("%w: the blob names key version %d, which the key does not have", kms.ErrInvalidCiphertext, ver)
+		}
+	}
+	return err
+}
+
+// errNewerVersion: the record used is older than the version asked for.
+var errNewerVersion = errors.New("keyring: key version newer than the record")
+
+func (k *Keyring) withCachedVersion(ctx context.Context, id string, ver uint32, f func(*Version) error) error {
 	if !k.material.InRecord() {
 		// Nothing in the record is wiped: use it without holding its lock.
 		// A backend call (a Transit round trip) made under the read lock
@@ -437,6 +589,9 @@ func (o *openRecord) use(m Material, ver uint32, f func(*Version) error) error {
 		return err
 	}
 	v, ok := o.versions[ver]
+	if !ok && ver > o.meta.Version {
+		return errNewerVersion
+	}
 	if !ok {
 		return fmt.Errorf("%w: the blob names key version %d, which the key does not have", kms.ErrInvalidCiphertext, ver)
 	}
@@ -462,14 +617,19 @@ func (k *Keyring) load(ctx context.Context, id string, useCache bool) (o *openRe
 			return o, false, nil
 		}
 	}
-	entry, err := k.store.Get(ctx, id)
+	since := k.idx.begin()
+	entry, err := k.getObserved(ctx, id)
 	if err != nil {
 		return nil, false, err
 	}
 	o, err = k.openEntry(ctx, id, entry)
 	if err != nil {
+		if errors.Is(err, kms.ErrCorrupt) {
+			k.idx.observe(id, since, observed{state: entryUnreadable}, k.now().UnixNano())
+		}
 		return nil, false, err
 	}
+	k.idx.observe(id, since, observed{state: entryLoaded, meta: o.meta, rev: o.revision}, k.now().UnixNano())
 	if useCache && k.cache.Enabled() {
 		k.cache.Put(id, o)
 		return o, false, nil
@@ -487,7 +647,8 @@ func (k *Keyring) due(o *openRecord) bool {
 // gone, it is dropped. A store error is returned: a node that cannot
 // confirm a key's state must not keep serving it.
 func (k *Keyring) revalidated(ctx context.Context, id string, o *openRecord) (*openRecord, error) {
-	entry, err := k.store.Get(ctx, id)
+	since := k.idx.begin()
+	entry, err := k.getObserved(ctx, id)
 	if err != nil {
 		// Gone, or unconfirmable (store unreachable): either way the cached
 		// state may be wrong, so nobody may use it any longer; the next
@@ -495,14 +656,17 @@ func (k *Keyring) revalidated(ctx context.Context, id string, o *openRecord) (*o
 		k.cache.Delete(id)
 		return nil, err
 	}
+	now := k.now().UnixNano()
 	if entry.Revision == o.revision {
-		o.checked.Store(k.now().UnixNano())
+		o.checked.Store(now)
+		k.idx.confirm(id, o.revision, now)
 		return o, nil
 	}
 	fresh, err := k.openEntry(ctx, id, entry)
 	if err != nil {
 		return nil, err
 	}
+	k.idx.observe(id, since, observed{state: entryLoaded, meta: fresh.meta, rev: fresh.revision}, now)
 	k.cache.Put(id, fresh)
 	return fresh, nil
 }
@@ -562,20 +726,47 @@ func (k *Keyring) open(ctx context.Context, id string, sealed []byte) (Record, e
 	return decodeRecord(id, plain, k.material.InRecord())
 }
 
-// ClearCache drops and wipes every cached record, and every cached alias.
+// getObserved reads a record from the store; a missing one is marked gone
+// in the index, one the store can tell is damaged unreadable (unless the
+// index changed meanwhile).
+func (k *Keyring) getObserved(ctx context.Context, id string) (Entry, error) {
+	since := k.idx.begin()
+	entry, err := k.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, kms.ErrNotFound):
+		k.idx.observe(id, since, observed{state: entryGone}, k.now().UnixNano())
+	case errors.Is(err, kms.ErrCorrupt):
+		k.idx.observe(id, since, observed{state: entryUnreadable}, k.now().UnixNano())
+	}
+	return entry, err
+}
+
+// ClearCache drops and wipes every cached record, and every cached alias,
+// and the metadata in the index, which is read again from the store: by
+// the next use of each key, by listings for their pages, and by the
+// indexer in the background (at once, or on a shared store at its next
+// refresh).
 func (k *Keyring) ClearCache() {
 	k.cache.Clear()
+	k.idx.forgetAll()
 	k.aliasCache.Clear()
 }
 
-// CacheStats reports cache counters.
-func (k *Keyring) CacheStats() cache.Stats { return k.cache.Stats() }
+// CacheStats reports cache counters: the records' cache, and describes
+// answered from the index (hits).
+func (k *Keyring) CacheStats() cache.Stats {
+	st := k.cache.Stats()
+	st.Hits += k.indexHits.Load()
+	return st
+}
 
 // Health checks that the backend answers.
 func (k *Keyring) Health(ctx context.Context) error { return k.health(ctx) }
 
-// Close wipes the cache and releases the backend.
+// Close stops the indexer, wipes the cache and releases the backend.
 func (k *Keyring) Close() error {
+	k.stopIndexer()
+	<-k.indexerDone
 	k.cache.Clear()
 	var err error
 	k.closed.Do(func() {

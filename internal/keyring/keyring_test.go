@@ -95,7 +95,9 @@ func TestEvictionWipesMaterial(t *testing.T) {
 	if len(material) != 32 {
 		t.Fatal("x not cached")
 	}
-	kr.Describe(ctx, "y") // evicts x (one entry)
+	if _, err := kr.Wrap(ctx, "y", 1, []byte("0123456789abcdef"), nil); err != nil { // evicts x (one entry)
+		t.Fatal(err)
+	}
 	for _, b := range material {
 		if b != 0 {
 			t.Fatal("evicted material not wiped")

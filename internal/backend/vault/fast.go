@@ -231,9 +231,9 @@ func singleAnswer(p string, buf []byte, field string) ([]byte, error) {
 	return out.value(field), nil
 }
 
-// transitPayload builds Transit's JSON request: the fields of
-// transitRequest, with its omitempty rules. The result holds plaintext in
-// base64: the caller wipes it.
+// transitPayload builds Transit's JSON request: "plaintext" and
+// "associated_data" (base64), "ciphertext" and "key_version", each only
+// when set. The result holds plaintext in base64: the caller wipes it.
 func transitPayload(plaintext []byte, ciphertext string, aad []byte, ver uint32) []byte {
 	n := 64 + base64.StdEncoding.EncodedLen(len(plaintext)) + 2*len(ciphertext) + base64.StdEncoding.EncodedLen(len(aad))
 	b := make([]byte, 0, n)
