@@ -267,7 +267,7 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 	c := &call{r: r, route: rt, srv: s, reqID: s.newRequestID(), start: time.Now()}
 	c.rec = recorder{ResponseWriter: w, status: http.StatusOK}
 	c.w = &c.rec
-	w.Header().Set("X-Request-Id", c.reqID)
+	w.Header()["X-Request-Id"] = []string{c.reqID} // canonical already
 	defer s.finish(c)
 	// The headers first: a request whose signature does not verify is
 	// answered without reading its body, unless the signature covers the
