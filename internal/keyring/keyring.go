@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -270,87 +269,6 @@ func (k *Keyring) Describe(ctx context.Context, id string) (kms.Metadata, error)
 	return meta, nil
 }
 
-// describeIndexed serves Describe from the index when the cache is on
-// and the key's entry is loaded: as is while confirmed within
-// describeMaxAge, else after one caller re-reads its revision from the
-// store (the others serve the entry meanwhile, as for cached records). ok
-// is false when the index cannot answer.
-func (k *Keyring) describeIndexed(ctx context.Context, id string) (kms.Metadata, bool, error) {
-	if !k.cache.Enabled() {
-		return kms.Metadata{}, false, nil
-	}
-	snap, ok := k.idx.get(id)
-	if !ok || snap.state != entryLoaded {
-		return kms.Metadata{}, false, nil
-	}
-	if k.now().UnixNano()-snap.checked < int64(k.describeMaxAge) || !k.idx.claimRevalidation(id) {
-		k.indexHits.Add(1)
-		return snap.meta.Clone(), true, nil
-	}
-	defer k.idx.releaseRevalidation(id)
-	m, err := k.readIndexed(ctx, id, true)
-	if err != nil {
-		// Gone, or unconfirmable: a node that cannot confirm a key's
-		// state does not keep serving it.
-		return kms.Metadata{}, true, err
-	}
-	return m.Clone(), true, nil
-}
-
-// List returns one page of keys, in id order, from the index: the page
-// costs the same however many keys there are. A record that cannot be
-// opened is listed in Unreadable; a record that vanished meanwhile is
-// skipped.
-func (k *Keyring) List(ctx context.Context, after string, limit int) (kms.ListPage, error) {
-	if err := k.ensureNames(ctx); err != nil {
-		return kms.ListPage{}, err
-	}
-	names, more := k.idx.pageAll(after, max(limit, 0))
-	return k.listPage(ctx, names, more, nil, "")
-}
-
-// ListByState returns one page of the keys in state s. Its candidates
-// come from the index's set of that state and from the keys not loaded
-// yet; each is checked again on the metadata the page returns, so a page
-// may hold fewer than limit keys while More is true. Unreadable records
-// up to the page's end are listed in Unreadable.
-func (k *Keyring) ListByState(ctx context.Context, after string, limit int, s kms.State) (kms.ListPage, error) {
-	if err := k.ensureNames(ctx); err != nil {
-		return kms.ListPage{}, err
-	}
-	names, more, unreadable := k.idx.pageState(s, after, max(limit, 0))
-	return k.listPage(ctx, names, more, unreadable, s)
-}
-
-// listPage builds a page of names (keeping those in state s, if set) and
-// the unreadable names known to fall in it.
-func (k *Keyring) listPage(ctx context.Context, names []string, more bool, unreadable []string, s kms.State) (kms.ListPage, error) {
-	page := kms.ListPage{More: more}
-	metas := k.metadataOf(ctx, names)
-	for i, name := range names {
-		page.Last = name
-		switch err := metas[i].err; {
-		case err == nil:
-			if s == "" || metas[i].meta.State == s {
-				page.Keys = append(page.Keys, metas[i].meta.Clone())
-			}
-		case errors.Is(err, kms.ErrNotFound):
-		case errors.Is(err, kms.ErrCorrupt):
-			page.Unreadable = append(page.Unreadable, name)
-		default:
-			return kms.ListPage{}, err
-		}
-	}
-	for _, name := range unreadable {
-		if !slices.Contains(page.Unreadable, name) {
-			page.Unreadable = append(page.Unreadable, name)
-		}
-		page.Last = max(page.Last, name)
-	}
-	slices.Sort(page.Unreadable)
-	return page, nil
-}
-
 // Update changes metadata with check-and-set, retrying when another writer
 // got in between.
 func (k *Keyring) Update(ctx context.Context, id string, change func(*kms.Metadata) error) (kms.Metadata, error) {
@@ -527,77 +445,6 @@ func (k *Keyring) Unwrap(ctx context.Context, id string, ver uint32, ciphertext,
 	return out, err
 }
 
-// withVersion runs f with a key version. A cached record's read lock is
-// held meanwhile so its material cannot be wiped underneath; a record
-// evicted between lookup and lock is looked up again, and after a few such
-// races the record is loaded privately.
-func (k *Keyring) withVersion(ctx context.Context, id string, ver uint32, f func(*Version) error) error {
-	err := k.withCachedVersion(ctx, id, ver, f)
-	if errors.Is(err, errNewerVersion) {
-		// The cached record predates a rotation the caller already knows
-		// of (made on another node, seen first through the index): read
-		// the record again.
-		k.cache.Delete(id)
-		err = k.withCachedVersion(ctx, id, ver, f)
-		if errors.Is(err, errNewerVersion) {
-			err = fmt.Errorf("%w: the blob names key version %d, which the key does not have", kms.ErrInvalidCiphertext, ver)
-		}
-	}
-	return err
-}
-
-// errNewerVersion: the record used is older than the version asked for.
-var errNewerVersion = errors.New("keyring: key version newer than the record")
-
-func (k *Keyring) withCachedVersion(ctx context.Context, id string, ver uint32, f func(*Version) error) error {
-	if !k.material.InRecord() {
-		// Nothing in the record is wiped: use it without holding its lock.
-		// A backend call (a Transit round trip) made under the read lock
-		// would make an eviction of the record wait for it, and every new
-		// caller of the key wait behind that eviction.
-		o, _, err := k.load(ctx, id, true)
-		if err != nil {
-			return err
-		}
-		return o.use(k.material, ver, f)
-	}
-	for attempt := 0; ; attempt++ {
-		o, owned, err := k.load(ctx, id, attempt < 3)
-		if err != nil {
-			return err
-		}
-		if owned {
-			err = o.use(k.material, ver, f)
-			o.wipe()
-			return err
-		}
-		o.mu.RLock()
-		if o.wiped {
-			o.mu.RUnlock()
-			continue
-		}
-		err = o.use(k.material, ver, f)
-		o.mu.RUnlock()
-		return err
-	}
-}
-
-// use runs f with a version of the record. The caller guarantees the
-// material is not wiped meanwhile.
-func (o *openRecord) use(m Material, ver uint32, f func(*Version) error) error {
-	if err := m.Usable(o.meta.ID, o.state); err != nil {
-		return err
-	}
-	v, ok := o.versions[ver]
-	if !ok && ver > o.meta.Version {
-		return errNewerVersion
-	}
-	if !ok {
-		return fmt.Errorf("%w: the blob names key version %d, which the key does not have", kms.ErrInvalidCiphertext, ver)
-	}
-	return f(v)
-}
-
 // load returns the opened record: from the cache when useCache and warm,
 // else from the store. owned is true when the record is not shared through
 // the cache: the caller must wipe it when done.
@@ -724,21 +571,6 @@ func (k *Keyring) open(ctx context.Context, id string, sealed []byte) (Record, e
 	}
 	defer clear(plain)
 	return decodeRecord(id, plain, k.material.InRecord())
-}
-
-// getObserved reads a record from the store; a missing one is marked gone
-// in the index, one the store can tell is damaged unreadable (unless the
-// index changed meanwhile).
-func (k *Keyring) getObserved(ctx context.Context, id string) (Entry, error) {
-	since := k.idx.begin()
-	entry, err := k.store.Get(ctx, id)
-	switch {
-	case errors.Is(err, kms.ErrNotFound):
-		k.idx.observe(id, since, observed{state: entryGone}, k.now().UnixNano())
-	case errors.Is(err, kms.ErrCorrupt):
-		k.idx.observe(id, since, observed{state: entryUnreadable}, k.now().UnixNano())
-	}
-	return entry, err
 }
 
 // ClearCache drops and wipes every cached record, and every cached alias,
