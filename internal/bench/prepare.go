@@ -259,15 +259,17 @@ func (k *keywardTarget) setPlan(op string) (Plan, bool) {
 	p := Plan{Target: k.name(), Op: op}
 	switch op {
 	case "list", "list-disabled":
-		state := ""
+		// Markers leave a full page after them: 100 keys, or for the
+		// filtered listing 100 disabled ones (1,000 ids).
+		state, span := "", 100
 		if op == "list-disabled" {
-			state = "&state=Disabled"
+			state, span = "&state=Disabled", 1000
 		}
 		p.NewRequester = func(_ context.Context, worker int) (Requester, error) {
 			r := rand.New(rand.NewPCG(uint64(worker), 42))
 			pr := &pageRequester{}
 			for range pagesPerWorker {
-				marker := keySetID(r.IntN(max(s.n-100, 1)))
+				marker := keySetID(r.IntN(max(s.n-span, 1)))
 				t := k.tmpl("GET", "/kms/keys?limit=100&marker="+url.QueryEscape(marker)+state, nil)
 				if err := t.build(); err != nil {
 					return nil, err

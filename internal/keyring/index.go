@@ -145,6 +145,7 @@ func (x *keyIndex) set(name string, e *indexEntry, to indexEntry) {
 // revision rev: it always wins over what readers saw.
 func (x *keyIndex) wrote(meta kms.Metadata, rev uint64, now int64) {
 	m := meta.Clone()
+	compact(&m, m.ID)
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.set(m.ID, x.entries[m.ID], indexEntry{state: entryLoaded, meta: &m, rev: rev, checked: now})
@@ -179,6 +180,7 @@ func (x *keyIndex) observe(name string, since uint64, o observed, now int64) (ad
 	var m *kms.Metadata
 	if o.state == entryLoaded {
 		c := o.meta.Clone()
+		compact(&c, name)
 		m = &c
 	}
 	x.mu.Lock()
@@ -202,6 +204,24 @@ func (x *keyIndex) observe(name string, since uint64, o observed, now int64) (ad
 	}
 	x.set(name, e, to)
 	return advanced
+}
+
+// compact makes the strings an indexed metadata shares with every other
+// entry (its state and usage: constants) or with its own entry (the id:
+// the index's name) point to one copy: 100,000 keys each decoded from its
+// record would otherwise hold their own copies.
+func compact(m *kms.Metadata, name string) {
+	if m.ID == name {
+		m.ID = name
+	}
+	for _, s := range [...]kms.State{kms.StateEnabled, kms.StateDisabled, kms.StatePendingDeletion} {
+		if m.State == s {
+			m.State = s
+		}
+	}
+	if m.Usage == kms.UsageEncryptDecrypt {
+		m.Usage = kms.UsageEncryptDecrypt
+	}
 }
 
 // learn records that the store holds name (its record not read): a
