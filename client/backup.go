@@ -76,7 +76,7 @@ func (c *Client) Backup(ctx context.Context, req BackupRequest, w io.Writer) (*B
 		return nil, fmt.Errorf("keyward: encoding the backup request: %w", err)
 	}
 	defer clear(data) // may hold the passphrase
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint+admin("/kms/backup"), bytes.NewReader(data))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.streamEndpoint()+admin("/kms/backup"), bytes.NewReader(data))
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func (c *Client) Restore(ctx context.Context, archive io.ReadSeeker, req Restore
 		return nil, fmt.Errorf("keyward: restore: %w", err)
 	}
 	body := io.MultiReader(bytes.NewReader(head), io.LimitReader(archive, size), bytes.NewReader(tail))
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint+admin("/kms/restore"), io.NopCloser(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.streamEndpoint()+admin("/kms/restore"), io.NopCloser(body))
 	if err != nil {
 		return nil, err
 	}
@@ -253,6 +253,13 @@ func (c *Client) stream(req *http.Request, body []byte) (*http.Response, error) 
 	sum := sha256.Sum256(body)
 	return c.streamHashed(req, &sum)
 }
+
+// streamEndpoint is the server a streamed call (backup, restore) goes to:
+// the one in use. Streamed calls are sent once and never move to another
+// endpoint by themselves (a backup half written to the caller's file, or a
+// restore body half read, cannot be replayed transparently); the next
+// ordinary call moves on if that server is down.
+func (c *Client) streamEndpoint() string { return c.endpoints[c.endpointInUse()] }
 
 // streamHashed signs req with sum as its payload hash, sends it once and
 // returns the response with its body unread.

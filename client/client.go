@@ -14,7 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/internal/sigv4"
@@ -41,9 +41,13 @@ const (
 	maxMetricsBody  = 64 << 20
 )
 
-// Client talks to one Keyward server. It is safe for concurrent use.
+// Client talks to one Keyward server, or to one of several serving the
+// same keys (see New). It is safe for concurrent use.
 type Client struct {
-	endpoint  string // scheme://host[:port][/path], no trailing slash
+	// endpoints are scheme://host[:port][/path], no trailing slash; cur
+	// is the index of the one in use (failover.go).
+	endpoints []string
+	cur       atomic.Int32
 	hc        *http.Client
 	signer    *sigv4.Signer
 	userAgent string
@@ -179,17 +183,15 @@ func WithUserAgent(ua string) Option {
 
 // New returns a client for the server at endpoint ("https://kms.example:9000";
 // a path prefix is kept, for a server behind a reverse proxy), signing
-// with the access key and secret key.
+// with the access key and secret key. endpoint may name several servers
+// that serve the same keys, separated by commas
+// ("https://a:9000,https://b:9000"): the client uses one at a time and
+// moves to the next as the package documentation ("Several endpoints")
+// says.
 func New(endpoint, accessKey, secretKey string, opts ...Option) (*Client, error) {
-	u, err := url.Parse(endpoint)
+	endpoints, err := parseEndpoints(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("keyward: invalid endpoint: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("keyward: invalid endpoint %q: want http(s)://host[:port]", endpoint)
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("keyward: invalid endpoint %q: no query, fragment or user info allowed", endpoint)
+		return nil, err
 	}
 	if accessKey == "" || secretKey == "" {
 		return nil, errors.New("keyward: access key and secret key are required")
@@ -206,7 +208,7 @@ func New(endpoint, accessKey, secretKey string, opts ...Option) (*Client, error)
 		return nil, fmt.Errorf("keyward: %w", err)
 	}
 	return &Client{
-		endpoint:  u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
+		endpoints: endpoints,
 		hc:        hc,
 		signer:    &sigv4.Signer{AccessKey: accessKey, SecretKey: secretKey, Region: s.region, Service: s.service},
 		userAgent: s.userAgent,
@@ -300,8 +302,10 @@ func (c *Client) send(ctx context.Context, rq *request) (*response, error) {
 		rq.tracker = &bodyTracker{buf: rq.body}
 		defer rq.tracker.wipe()
 	}
+	tried := 1 // endpoints tried since the last backoff
 	for attempt := 1; ; attempt++ {
-		resp, err := c.attempt(ctx, rq)
+		ep := c.endpointInUse()
+		resp, err := c.attempt(ctx, rq, ep)
 		if err == nil && (rq.anyStatus || resp.status >= 200 && resp.status < 300) {
 			return resp, nil
 		}
@@ -318,6 +322,16 @@ func (c *Client) send(ctx context.Context, rq *request) (*response, error) {
 				retryAfter = min(time.Duration(s)*time.Second, maxRetryAfter)
 			}
 		}
+		if retry && len(c.endpoints) > 1 {
+			// Another server may answer at once (failover.go).
+			c.moveOn(ep)
+			if tried < len(c.endpoints) && ctx.Err() == nil {
+				tried++
+				attempt--
+				continue
+			}
+		}
+		tried = 1
 		if !retry || attempt > c.retries || ctx.Err() != nil {
 			return nil, err
 		}
@@ -369,14 +383,15 @@ func isPermanent(err error) bool {
 		errors.As(err, &invalid) || errors.As(err, &record) || errors.Is(err, errResponseTooLarge)
 }
 
-// attempt sends the request once and reads the whole response.
-func (c *Client) attempt(ctx context.Context, rq *request) (*response, error) {
+// attempt sends the request once to endpoint ep and reads the whole
+// response.
+func (c *Client) attempt(ctx context.Context, rq *request, ep int) (*response, error) {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	target := c.endpoint + rq.path
+	target := c.endpoints[ep] + rq.path
 	if len(rq.query) > 0 {
 		target += "?" + rq.query.Encode()
 	}

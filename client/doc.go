@@ -70,6 +70,31 @@
 // Errors that a retry would only repeat are never retried: 4xx answers,
 // an untrusted server certificate, a server that does not speak TLS.
 //
+// # Several endpoints
+//
+// New accepts several endpoints separated by commas, the servers of one
+// Keyward deployment (nodes that serve the same keys, for example over one
+// Vault): "https://kms-a:9000,https://kms-b:9000", as KEYWARD_ENDPOINT does
+// for the CLI. The client sends every request to one of them, the first
+// to begin with. When a call that is safe to repeat (the list under
+// Retries) fails there with a transport error or 503, the client moves to
+// the next endpoint, for that call and every later one, and sends the call
+// there at once; each endpoint is tried once before the backoff applies,
+// then the round starts over. A call that changes state moves on only when
+// the connection could not be made at all (nothing was sent). Endpoints
+// returns them, the one in use first.
+//
+// So a state-changing call whose connection broke after it was sent (the
+// server was killed mid-call) fails, even though another endpoint is up:
+// it may have been executed. Repeat it yourself if you need to: the
+// repeat either succeeds or tells you the change happened. For CreateKey
+// with a key id, a repeat that gets ErrConflict (409, the id exists) means
+// the key exists: DescribeKey it to check it is the one you meant (its
+// description, tags, creation date). Schedule, cancel, enable, disable and
+// the tag calls answer the same whether or not the lost call was executed,
+// or with ErrInvalidKeyState (409) when the state is already the one asked
+// for; RotateKey repeated makes a second rotation.
+//
 // # Secrets
 //
 // DataKey.Plaintext and Plaintext.Plaintext belong to the caller, who

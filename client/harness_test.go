@@ -40,11 +40,18 @@ type testServer struct {
 // credentials in the environment, and waits for its "keyward ready" line.
 func startServer(t testing.TB, extraArgs ...string) *testServer {
 	t.Helper()
-	bin := keywardBinary(t)
 	secret := make([]byte, 16)
 	rand.Read(secret)
+	return startServerWithSecret(t, "root-"+hex.EncodeToString(secret), extraArgs...)
+}
+
+// startServerWithSecret is startServer with a given root secret (servers
+// that one client reaches with one set of credentials).
+func startServerWithSecret(t testing.TB, secret string, extraArgs ...string) *testServer {
+	t.Helper()
+	bin := keywardBinary(t)
 	s := &testServer{DataDir: filepath.Join(t.TempDir(), "data"), AccessKey: "admin",
-		SecretKey: "root-" + hex.EncodeToString(secret), stderr: &syncBuffer{}}
+		SecretKey: secret, stderr: &syncBuffer{}}
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "KEYWARD_") {

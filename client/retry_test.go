@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -264,8 +265,17 @@ func TestNew(t *testing.T) {
 		t.Error("TLS options on a custom RoundTripper accepted")
 	}
 	c, err := New("https://h:443/prefix/", "a", "b")
-	if err != nil || c.endpoint != "https://h:443/prefix" {
-		t.Fatalf("endpoint: %v %q", err, c.endpoint)
+	if err != nil || !slices.Equal(c.Endpoints(), []string{"https://h:443/prefix"}) {
+		t.Fatalf("endpoint: %v %q", err, c.Endpoints())
+	}
+	c, err = New(" https://a:9000/, http://b:9000 ,", "a", "b")
+	if err != nil || !slices.Equal(c.Endpoints(), []string{"https://a:9000", "http://b:9000"}) {
+		t.Fatalf("endpoints: %v %q", err, c.Endpoints())
+	}
+	for _, bad := range []string{"", " , ", "https://a:9000,ftp://b", "https://a,https://b?x=1"} {
+		if _, err := New(bad, "a", "b"); err == nil {
+			t.Errorf("endpoint %q accepted", bad)
+		}
 	}
 }
 

@@ -15,10 +15,18 @@
 #   scripts/vault.sh start-file DIR PORT   persistent server, file storage in DIR/data,
 #                                          initialised once (DIR/init.json), unsealed
 #   scripts/vault.sh stop [PORT|DIR]       stop a dev (PORT) or file (DIR) server
+#   scripts/vault.sh start-cluster DIR [BASEPORT]
+#                                          3-node cluster with integrated (raft) storage,
+#                                          API ports BASEPORT, +10, +20 (default 8210),
+#                                          initialised once (3 Shamir shares, threshold 2,
+#                                          DIR/init.json), unsealed, joined, all voters
+#   scripts/vault.sh stop-cluster DIR      stop the cluster of DIR (data kept)
 #   scripts/vault.sh env [PORT|DIR]        print export lines for VAULT_ADDR/VAULT_TOKEN
 #
 # All progress messages go to stderr; start-dev/start-file print exactly one
-# line to stdout: VAULT_ADDR=... VAULT_TOKEN=...
+# line to stdout: VAULT_ADDR=... VAULT_TOKEN=... (start-cluster adds
+# VAULT_ADDRS=, every node's address, comma-separated; VAULT_ADDR is the
+# active node).
 set -Eeuo pipefail
 
 readonly PROG="vault.sh"
@@ -78,6 +86,12 @@ usage: $PROG COMMAND [ARGS]
   start-file DIR PORT    start a file-storage server (data in DIR/data), init once
                          (unseal key + root token in DIR/init.json, mode 0600), unseal
   stop [PORT|DIR]        stop the dev server on PORT or the file server of DIR
+  start-cluster DIR [BASEPORT]
+                         start a 3-node raft cluster on 127.0.0.1:BASEPORT, +10, +20
+                         (default 8210; cluster ports +1), data and logs in DIR/node{1,2,3},
+                         init once (3 Shamir shares, threshold 2, DIR/init.json), unseal,
+                         join (retry_join), wait for 3 voters; secret/ (KV v2), transit/
+  stop-cluster DIR       stop the three nodes of DIR (their data stays)
   env [PORT|DIR]         print 'export VAULT_ADDR=...' and 'export VAULT_TOKEN=...'
 EOF
 }
@@ -468,6 +482,179 @@ EOF
 	printf 'VAULT_ADDR=%s VAULT_TOKEN=%s\n' "$addr" "$token"
 }
 
+# ---------------------------------------------------------------- raft cluster
+
+readonly DEFAULT_CLUSTER_PORT="8210"
+readonly CLUSTER_NODES=3
+
+# cluster_port BASE I: the API port of node I (1-based); its cluster port
+# is the next one.
+cluster_port() { printf '%s\n' "$(($1 + ($2 - 1) * 10))"; }
+
+# raft_voters ADDR TOKEN: prints how many raft servers are voters.
+raft_voters() {
+	local resp
+	resp="$(api GET "$1/v1/sys/storage/raft/configuration" "$2")" || return 1
+	printf '%s\n' "${resp%$'\n'*}" | grep -o '"voter":true' | wc -l
+}
+
+# cluster_active BASE: prints the address of the node that answers
+# sys/health with 200 (the active node).
+cluster_active() {
+	local i addr
+	for i in $(seq 1 "$CLUSTER_NODES"); do
+		addr="http://127.0.0.1:$(cluster_port "$1" "$i")"
+		if [[ "$(http_code "$addr/v1/sys/health")" == 200 ]]; then
+			printf '%s\n' "$addr"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# unseal_with_keys ADDR INITFILE: sends unseal keys until ADDR reports
+# unsealed (a joining node needs the threshold again once it joined).
+unseal_with_keys() {
+	local addr="$1" initf="$2" flat keys k resp deadline re='"sealed"[[:space:]]*:[[:space:]]*false'
+	flat="$(tr -d '\r\n ' <"$initf")"
+	keys="$(printf '%s' "$flat" | sed -n 's/.*"unseal_keys_b64":\[\([^]]*\)\].*/\1/p' | tr -d '"' | tr ',' ' ')"
+	[[ -n "$keys" ]] || die "no unseal_keys_b64 in $initf"
+	deadline=$(($(now_ms) + 60000))
+	while (($(now_ms) < deadline)); do
+		for k in $keys; do
+			resp="$(api PUT "$addr/v1/sys/unseal" "" "{\"key\":\"$k\"}")" || true
+			[[ "$resp" =~ $re ]] && return 0
+		done
+		sleep 0.5
+	done
+	die "$addr still sealed after 60 s"
+}
+
+# mount_engines ADDR TOKEN: KV v2 at secret/ and Transit at transit/
+# unless mounted.
+mount_engines() {
+	local resp code body
+	resp="$(api POST "$1/v1/sys/mounts/secret" "$2" '{"type":"kv","options":{"version":"2"}}')" || die "mounting secret/ failed: $resp"
+	code="${resp##*$'\n'}"
+	body="${resp%$'\n'*}"
+	[[ "$code" =~ ^20[04]$ || "$body" == *"path is already in use"* ]] || die "mounting secret/ failed: HTTP $code: $body"
+	enable_transit "$1" "$2"
+}
+
+cmd_start_cluster() {
+	[[ $# -ge 1 && $# -le 2 ]] || die "usage: $PROG start-cluster DIR [BASEPORT]"
+	local dir base i port addr ndir cfg pidf logf pid joins="" initf token active n out addrs="" deadline
+	base="$(validate_port "${2:-$DEFAULT_CLUSTER_PORT}")"
+	((base + (CLUSTER_NODES - 1) * 10 + 1 <= 65535)) || die "BASEPORT too high: $base"
+	ensure_binary
+	dir="$(abs_dir "$1")"
+	case "$dir" in
+	*[\"\\]* | *$'\n'*) die "DIR must not contain quotes, backslashes or newlines: $dir" ;;
+	esac
+	initf="$dir/init.json"
+	for i in $(seq 1 "$CLUSTER_NODES"); do
+		joins+="  retry_join { leader_api_addr = \"http://127.0.0.1:$(cluster_port "$base" "$i")\" }"$'\n'
+	done
+	for i in $(seq 1 "$CLUSTER_NODES"); do
+		port="$(cluster_port "$base" "$i")"
+		addr="http://127.0.0.1:$port"
+		ndir="$dir/node$i"
+		cfg="$ndir/vault.hcl"
+		pidf="$ndir/vault.pid"
+		logf="$ndir/vault.log"
+		mkdir -p -- "$ndir/data"
+		if pid="$(pid_from_file "$pidf")"; then
+			log "node $i already running on $addr (pid $pid)"
+			continue
+		fi
+		rm -f -- "$pidf"
+		if port_in_use "$port" || port_in_use "$((port + 1))"; then
+			die "127.0.0.1:$port or :$((port + 1)) is already in use by a process not started by $PROG"
+		fi
+		# performance_multiplier 1: the tight raft timings meant for
+		# production hardware, so that an election takes seconds on loopback.
+		cat >"$cfg" <<EOF
+# written by scripts/vault.sh start-cluster
+storage "raft" {
+  path                   = "$ndir/data"
+  node_id                = "node$i"
+  performance_multiplier = 1
+$joins}
+
+listener "tcp" {
+  address         = "127.0.0.1:$port"
+  cluster_address = "127.0.0.1:$((port + 1))"
+  tls_disable     = true
+}
+
+api_addr      = "$addr"
+cluster_addr  = "https://127.0.0.1:$((port + 1))"
+disable_mlock = true
+ui            = false
+EOF
+		printf '==== %s %s: starting raft node %s on %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$PROG" "$i" "$addr" >>"$logf"
+		pid="$(launch "$logf" server -config="$cfg")"
+		printf '%s\n' "$pid" >"$pidf"
+		log "started raft node $i (pid $pid, data $ndir/data, log $logf)"
+	done
+	for i in $(seq 1 "$CLUSTER_NODES"); do
+		ndir="$dir/node$i"
+		wait_for_health "http://127.0.0.1:$(cluster_port "$base" "$i")" "$(pid_from_file "$ndir/vault.pid")" "$ndir/vault.log" 30 '^[1-5][0-9][0-9]$'
+	done
+	addr="http://127.0.0.1:$(cluster_port "$base" 1)"
+	if [[ ! -f "$initf" ]]; then
+		# Shamir: three key shares, any two unseal a node.
+		out="$("$VAULT_BIN" operator init -address="$addr" -key-shares=3 -key-threshold=2 -format=json)" ||
+			die "vault operator init failed: $out"
+		(
+			umask 077
+			printf '%s\n' "$out" >"$initf.tmp"
+		)
+		mv -f -- "$initf.tmp" "$initf"
+		log "initialised: unseal keys and root token saved to $initf (mode 0600)"
+	fi
+	token="$(json_get "$initf" root_token)" || die "no root_token in $initf"
+	# Node 1 first (it leads a new cluster), then the others, which join
+	# through retry_join once they have the unseal keys.
+	for i in $(seq 1 "$CLUSTER_NODES"); do
+		unseal_with_keys "http://127.0.0.1:$(cluster_port "$base" "$i")" "$initf"
+	done
+	deadline=$(($(now_ms) + 60000))
+	until active="$(cluster_active "$base")"; do
+		(($(now_ms) < deadline)) || die "no active node after 60 s (logs: $dir/node*/vault.log)"
+		sleep 0.2
+	done
+	# Autopilot promotes a joined node to voter after server_stabilization_time
+	# (10 s by default): 1 s here. Wait until every node votes, so that losing
+	# the leader leaves a quorum that elects another.
+	api POST "$active/v1/sys/storage/raft/autopilot/configuration" "$token" '{"server_stabilization_time":"1s"}' >/dev/null ||
+		die "setting the autopilot configuration failed"
+	while :; do
+		n="$(raft_voters "$active" "$token" || echo 0)"
+		((n == CLUSTER_NODES)) && break
+		(($(now_ms) < deadline)) || die "only $n of $CLUSTER_NODES raft voters after 60 s"
+		sleep 0.2
+	done
+	mount_engines "$active" "$token"
+	log "raft cluster of $CLUSTER_NODES voters; active node $active"
+	for i in $(seq 1 "$CLUSTER_NODES"); do
+		addrs+="${addrs:+,}http://127.0.0.1:$(cluster_port "$base" "$i")"
+	done
+	printf 'VAULT_ADDR=%s VAULT_TOKEN=%s VAULT_ADDRS=%s\n' "$active" "$token" "$addrs"
+}
+
+cmd_stop_cluster() {
+	[[ $# -eq 1 ]] || die "usage: $PROG stop-cluster DIR"
+	[[ -d "$1" ]] || die "stop-cluster: no directory $1"
+	local dir i
+	dir="$(cd -- "$1" && pwd -P)"
+	for i in $(seq 1 "$CLUSTER_NODES"); do
+		if [[ -d "$dir/node$i" ]]; then
+			cmd_stop "$dir/node$i"
+		fi
+	done
+}
+
 # ---------------------------------------------------------------- stop / env
 
 cmd_stop() {
@@ -540,6 +727,8 @@ main() {
 		cmd_start_dev "$@"
 		;;
 	start-file) cmd_start_file "$@" ;;
+	start-cluster) cmd_start_cluster "$@" ;;
+	stop-cluster) cmd_stop_cluster "$@" ;;
 	stop)
 		(($# <= 1)) || die "usage: $PROG stop [PORT|DIR]"
 		cmd_stop "$@"

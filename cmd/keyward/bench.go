@@ -37,6 +37,19 @@ only "create" signs every request. The Keyward target runs unless
 --endpoint is set to "" (e.g. to measure only Vault or the ceiling).
 "create" leaves the keys it creates behind; run it on a scratch server.
 
+--soak DURATION runs mixed load instead of steps (each worker cycles
+through generate, decrypt, describe and a list page over --keys, 8 by
+default) and prints, every --soak-interval, the throughput, errors and
+p99, and the server's resident memory, goroutines and open files read
+from its /metrics; after the load it waits for the goroutines and open
+files to come back near their level before it, and fails if they do not.
+
+--keys N measures a server holding N keys: the missing keys of the set
+are created first (16 at a time; the rate is reported), then generate,
+decrypt, encrypt and describe use one key of the set per worker, "list"
+replays pages of 100 keys at random places in the set and
+"list-disabled" the same pages filtered by state (one key in ten).
+
 The exit status is 1 when any request failed.
 
 flags:
@@ -47,6 +60,7 @@ type benchSettings struct {
 	opts       bench.Options
 	jsonOut    bool
 	cpuProfile string
+	soak       bench.SoakOptions // Duration > 0: a soak instead of steps
 }
 
 func runBench(args []string, env environment, stdout, stderr io.Writer) error {
@@ -85,6 +99,9 @@ func runBench(args []string, env environment, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if b.soak.Duration > 0 {
+		return runSoak(ctx, o, b, stdout)
+	}
 	rows, runErr := bench.Run(ctx, o)
 	if b.jsonOut {
 		if err := bench.WriteJSON(stdout, rows); err != nil {
@@ -105,6 +122,33 @@ func runBench(args []string, env environment, stdout, stderr io.Writer) error {
 	}
 	if failed > 0 {
 		return fmt.Errorf("bench: %d requests failed", failed)
+	}
+	return nil
+}
+
+// runSoak runs --soak: a line per interval on stdout (or the JSON result);
+// it fails when a request failed or the server's goroutines or open files
+// did not come back after the load.
+func runSoak(ctx context.Context, o bench.Options, b benchSettings, stdout io.Writer) error {
+	w := stdout
+	if b.jsonOut {
+		w = o.Log
+	}
+	res, err := bench.RunSoak(ctx, o, b.soak, w)
+	if b.jsonOut {
+		if jerr := bench.WriteSoakJSON(stdout, res); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return errors.New("bench: soak interrupted")
+	case err != nil:
+		return fmt.Errorf("bench: soak: %w", err)
+	case res.Errors > 0:
+		return fmt.Errorf("bench: soak: %d requests failed", res.Errors)
+	case !res.Settled:
+		return fmt.Errorf("bench: soak: the server's goroutines or open files did not come back after the load (%s; before: %s)", res.After, res.Before)
 	}
 	return nil
 }
@@ -133,6 +177,7 @@ func parseBenchFlags(args []string, env environment, stderr io.Writer) (benchSet
 	fs.StringVar(&o.SecretKey, "secret-key", def("KEYWARD_SECRET_KEY", ""), "secret key (KEYWARD_SECRET_KEY)")
 	fs.StringVar(&o.KeyID, "key-id", "", `key to use; default: create a key "bench-<random>"`)
 	fs.StringVar(&o.KESAPIKey, "kes-api-key", def("KEYWARD_KES_API_KEY", ""), "the KES target's API key (kes:v1:...), whose identity the server's IAM file pins (KEYWARD_KES_API_KEY)")
+	fs.IntVar(&o.Keys, "keys", 0, `prepare a set of N keys "bench-set-NNNNNNN" (every tenth disabled; existing ones reused) and spread the ops over it`)
 	fs.StringVar(&ops, "ops", "generate,decrypt", "comma-separated ops: "+strings.Join(bench.Ops, ","))
 	fs.StringVar(&apis, "api", "admin", `the Keyward server's front doors to measure, comma-separated: admin (the admin API), aws (the AWS KMS API, target "kw-aws", each step right after the matching admin step), kes (the KES API over TLS with a client certificate; docs/kes-api.md)`)
 	fs.StringVar(&conc, "concurrency", "1,4,16,64", "comma-separated concurrency steps (workers, one connection each)")
@@ -148,6 +193,8 @@ func parseBenchFlags(args []string, env environment, stderr io.Writer) (benchSet
 	fs.BoolVar(&insecure, "insecure", false, "skip TLS certificate verification for https endpoints")
 	fs.StringVar(&caCert, "ca-cert", "", "PEM file of CA certificates to trust for https endpoints")
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator itself to this file")
+	fs.DurationVar(&b.soak.Duration, "soak", 0, "instead of steps: mixed load (generate, decrypt, describe, list over --keys, 8 by default) for this long, reporting every --soak-interval")
+	fs.DurationVar(&b.soak.Interval, "soak-interval", 30*time.Second, "reporting interval of --soak: throughput, errors, p99, and the server's RSS, goroutines and open files from /metrics")
 	if err := fs.Parse(args); err != nil {
 		return b, err
 	}
@@ -174,6 +221,19 @@ func parseBenchFlags(args []string, env environment, stderr io.Writer) (benchSet
 			return b, fmt.Errorf("bench: --concurrency: %q is not a number", s)
 		}
 		o.Concurrency = append(o.Concurrency, n)
+	}
+	if b.soak.Duration < 0 || b.soak.Interval <= 0 {
+		return b, errors.New("bench: --soak and --soak-interval must be positive")
+	}
+	if b.soak.Duration > 0 {
+		// One level of load: the one given, else 16 workers.
+		b.soak.Concurrency = 16
+		if explicit["concurrency"] {
+			if len(o.Concurrency) != 1 {
+				return b, errors.New("bench: --soak takes one --concurrency value")
+			}
+			b.soak.Concurrency = o.Concurrency[0]
+		}
 	}
 	var err error
 	if o.TLS, err = benchTLS(insecure, caCert); err != nil {

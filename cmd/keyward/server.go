@@ -27,6 +27,7 @@ import (
 	"github.com/keyward/keyward/internal/certs"
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/fsutil"
+	"github.com/keyward/keyward/internal/gctune"
 	"github.com/keyward/keyward/internal/httpapi"
 	"github.com/keyward/keyward/internal/iam"
 	"github.com/keyward/keyward/internal/lifecycle"
@@ -44,7 +45,9 @@ const devDefaultKeyID = "keyward-default"
 // serverGCPercent is the GOGC the server (and the bench ceiling) run with
 // unless GOGC is set: the hot path allocates short-lived request garbage
 // over a small live heap (a few MB), and collecting at 5x instead of 2x
-// the live heap cuts the GC's share of CPU (docs/PERFORMANCE.md).
+// the live heap cuts the GC's share of CPU (docs/PERFORMANCE.md). As the
+// live heap grows past 16 MiB (the key index of many keys) the server
+// lowers it towards 100, for at most 64 MiB of garbage (internal/gctune).
 const serverGCPercent = 400
 
 // runServer is keyward server: load the settings, build the parts, serve.
@@ -63,6 +66,11 @@ func runServer(args, environ []string, stdout, stderr io.Writer) error {
 	defer srv.close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if _, set := settings.env.lookup("GOGC"); !set {
+		// serverGCPercent while the live heap is small, less as the key
+		// index makes it grow.
+		go gctune.Run(ctx, gctune.Settings{Max: serverGCPercent, Min: 100, Headroom: gctune.Defaults.Headroom, Every: gctune.Defaults.Every})
+	}
 	return srv.serve(ctx, stdout)
 }
 

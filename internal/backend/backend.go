@@ -58,6 +58,12 @@ func (e Env) Open(ctx context.Context, cfg config.Config) (kms.Engine, prometheu
 		parts.CacheEntries = cfg.MaxCachedKeys
 		parts.CacheTTL = time.Duration(cfg.CacheTTLSeconds) * time.Second
 	}
+	if e.Log != nil {
+		backendType := cfg.BackendType
+		parts.IndexLoaded = func(keys, unreadable, pending int, took time.Duration) {
+			e.Log.Info("key index loaded", "backend_type", backendType, "keys", keys, "unreadable", unreadable, "pending", pending, "took", took.Round(time.Millisecond).String())
+		}
+	}
 	return keyring.New(parts), collector, nil
 }
 

@@ -205,6 +205,18 @@ func TestRoundTrip(t *testing.T) {
 	if keys[backup.StatusRestored] != 30 || aliases[backup.StatusRestored] != 6 || !rep.Complete {
 		t.Fatalf("restore: keys %v aliases %v", keys, aliases)
 	}
+	// Restored keys are listed (the listing reads the key index, which an
+	// import must keep current like a create), with their states.
+	for _, state := range []kms.State{"", kms.StateEnabled, kms.StateDisabled, kms.StatePendingDeletion} {
+		want, err := src.svc.ListKeys(ctx, kms.ListInput{Limit: 100, State: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := dst.svc.ListKeys(ctx, kms.ListInput{Limit: 100, State: state})
+		if err != nil || len(got.Keys) != len(want.Keys) || len(want.Keys) == 0 {
+			t.Fatalf("listing %q after the restore: %d keys, want %d (%v)", state, len(got.Keys), len(want.Keys), err)
+		}
+	}
 	for _, b := range blobs {
 		parsed, err := kms.ParseBlob(b.blob)
 		if err != nil {

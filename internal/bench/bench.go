@@ -27,6 +27,9 @@ type Options struct {
 	// certificate made from KESAPIKey); "admin" when empty.
 	APIs      []string
 	KESAPIKey string
+	// Keys > 0 prepares a key set of that many keys, reusing those that
+	// exist, and spreads the operations over it (prepare.go).
+	Keys int
 
 	// Vault Transit target, when VaultAddr is set.
 	VaultAddr, VaultToken string
@@ -91,6 +94,9 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("concurrency %d out of range 1..10000", c)
 		}
 	}
+	if o.Keys < 0 || o.Keys > 10_000_000 {
+		return errors.New("keys must be between 0 and 10,000,000")
+	}
 	if o.Requests <= 0 && o.Duration <= 0 {
 		return errors.New("give a positive duration or request count per step")
 	}
@@ -138,6 +144,7 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 			api:    strings.TrimRight(o.Endpoint, "/") + "/rustfs/admin/v3",
 			signer: &sigv4.Signer{AccessKey: o.AccessKey, SecretKey: o.SecretKey, Region: "us-east-1", Service: "kms"},
 			keyID:  o.KeyID, client: setupClient, now: now, log: log,
+			keys: o.Keys, prepare: o.Transport,
 		}
 		admin.skipSteps = !o.drives("admin")
 		targets = append(targets, admin)

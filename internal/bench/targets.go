@@ -19,7 +19,7 @@ import (
 )
 
 // Ops are the operations a Keyward or Vault target can run, in table order.
-var Ops = []string{"generate", "decrypt", "encrypt", "describe", "list", "create"}
+var Ops = []string{"generate", "decrypt", "encrypt", "describe", "list", "list-disabled", "create"}
 
 // CeilingOp is the only operation of the ceiling target.
 const CeilingOp = "noop"
@@ -172,6 +172,12 @@ type keywardTarget struct {
 	// skipSteps: only the AWS door is measured; this target still sets
 	// up the key.
 	skipSteps bool
+
+	// keys > 0 prepares a key set of that many keys (prepare.go), set.
+	keys     int
+	prepare  func(concurrency int) http.RoundTripper
+	prepared Prepared
+	set      *keySet
 }
 
 func (k *keywardTarget) name() string { return "keyward" }
@@ -189,6 +195,12 @@ func (k *keywardTarget) call(ctx context.Context, method, path string, body []by
 
 func (k *keywardTarget) setup(ctx context.Context) error {
 	k.runID = randomHex(4)
+	if k.keys > 0 {
+		var err error
+		if k.prepared, err = k.prepareKeys(ctx, k.keys, 16, k.prepare(16)); err != nil {
+			return err
+		}
+	}
 	if k.keyID != "" {
 		return k.call(ctx, "GET", "/kms/keys/"+url.PathEscape(k.keyID), nil, nil)
 	}
@@ -214,6 +226,9 @@ func (k *keywardTarget) generateBody() []byte {
 }
 
 func (k *keywardTarget) plan(op string) Plan {
+	if p, ok := k.setPlan(op); ok {
+		return p
+	}
 	p := Plan{Target: k.name(), Op: op}
 	switch op {
 	case "generate":
@@ -243,6 +258,10 @@ func (k *keywardTarget) plan(op string) Plan {
 	case "list":
 		p.NewRequester = func(context.Context, int) (Requester, error) {
 			return prepared(k.tmpl("GET", "/kms/keys?limit=100", nil))
+		}
+	case "list-disabled":
+		p.NewRequester = func(context.Context, int) (Requester, error) {
+			return prepared(k.tmpl("GET", "/kms/keys?limit=100&state=Disabled", nil))
 		}
 	case "create":
 		// A new key id each time: signed per request (signing cost included).
@@ -330,7 +349,7 @@ func (v *vaultTarget) plan(op string) Plan {
 		p.NewRequester = func(context.Context, int) (Requester, error) {
 			return prepared(v.tmpl("GET", "keys/"+vaultKey, nil))
 		}
-	case "list":
+	case "list", "list-disabled": // Transit keys have no state to filter by
 		p.NewRequester = func(context.Context, int) (Requester, error) {
 			return prepared(v.tmpl("LIST", "keys", nil))
 		}

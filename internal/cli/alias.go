@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // The alias file, $XDG_CONFIG_HOME/keyward/aliases.json (mode 0600 in a
@@ -241,9 +242,11 @@ func runAliasSet(r *run) error {
 		a = &alias{}
 	}
 	if r.has("endpoint") {
-		u, err := url.Parse(r.str("endpoint"))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return usagef("--endpoint takes http(s)://host[:port], not %q", r.str("endpoint"))
+		for _, e := range strings.Split(r.str("endpoint"), ",") {
+			u, err := url.Parse(strings.TrimSpace(e))
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return usagef("--endpoint takes http(s)://host[:port] (several separated by commas), not %q", r.str("endpoint"))
+			}
 		}
 		a.Endpoint = r.str("endpoint")
 	}

@@ -47,7 +47,7 @@ func findFlag(defs []flagDef, name string) *flagDef {
 
 // globalFlags are accepted by every command, before or after the verb.
 var globalFlags = []flagDef{
-	strFlag("endpoint", "URL", "server URL (KEYWARD_ENDPOINT, else the alias, else "+defaultEndpoint+")"),
+	strFlag("endpoint", "URL[,URL...]", "server URL; several servers of the same keys separated by commas, tried in turn (KEYWARD_ENDPOINT, else the alias, else "+defaultEndpoint+")"),
 	strFlag("access-key", "KEY", "access key (KEYWARD_ACCESS_KEY)"),
 	strFlag("secret-key", "KEY|-", "secret key; - reads it from stdin (KEYWARD_SECRET_KEY)"),
 	strFlag("alias", "NAME", "use a saved alias (KEYWARD_ALIAS; see `keyward alias --help`)"),

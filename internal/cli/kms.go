@@ -28,7 +28,7 @@ var configFlags = []flagDef{
 	strFlag("master-key-file-on-server", "PATH", "local: the server reads the passphrase from PATH, a file inside its --secrets-dir, and stores only the path"),
 	strFlag("master-key-env-on-server", "VAR", "local: the server reads the passphrase from its KEYWARD_SECRET_* variable VAR, and stores only the name"),
 	strFlag("file-permissions", "MODE", "local: mode of the key files, octal (0600)"),
-	strFlag("address", "URL", "vault: Vault's address"),
+	strFlag("address", "URL[,URL...]", "vault: Vault's address; the nodes of a Vault cluster separated by commas"),
 	strFlag("token", "TOKEN|-", "vault: token auth; - reads the token from stdin"),
 	strFlag("token-file", "FILE", "vault: read the token from FILE on this machine and send it"),
 	strFlag("token-file-on-server", "PATH", "vault: the server reads the token from PATH inside its --secrets-dir (stores only the path)"),

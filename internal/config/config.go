@@ -85,6 +85,8 @@ type Local struct {
 
 // Vault configures both Vault backends.
 type Vault struct {
+	// Address is one Vault URL, or the nodes of one Vault cluster
+	// separated by commas (NormalizeAddresses; docs/vault.md).
 	Address       string    `json:"address"`
 	Auth          VaultAuth `json:"auth"`
 	Namespace     string    `json:"namespace,omitempty"`
@@ -165,9 +167,8 @@ func (c *Config) Validate() error {
 			return bad("a vault configuration needs vault settings only")
 		}
 		v := c.Vault
-		u, err := url.Parse(v.Address)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("address must be an http:// or https:// URL")
+		if err := validateAddresses(v.Address); err != nil {
+			return err
 		}
 		a := v.Auth
 		switch a.Method {
@@ -255,7 +256,85 @@ func (c *Config) Identity() [32]byte {
 		}
 	}
 	if v := c.Vault; v != nil {
-		id += "\x00" + v.Address + "\x00" + v.Namespace + "\x00" + v.MountPath + "\x00" + v.KVMount + "\x00" + v.KeyPathPrefix
+		// The address is not part of it: the nodes of one cluster reach
+		// the same keys, so it is compared by SameKeys instead.
+		id += "\x00" + v.Namespace + "\x00" + v.MountPath + "\x00" + v.KVMount + "\x00" + v.KeyPathPrefix
 	}
 	return sha256.Sum256([]byte(id))
+}
+
+// SameKeys reports whether a and b reach the same keys: the same identity
+// and, for Vault, addresses that share at least one node (adding or
+// removing nodes of a cluster keeps its keys; naming only other nodes is
+// another Vault as far as Keyward can tell).
+func SameKeys(a, b Config) bool {
+	if a.Identity() != b.Identity() {
+		return false
+	}
+	if a.Vault == nil || b.Vault == nil {
+		return a.Vault == nil && b.Vault == nil
+	}
+	for _, x := range strings.Split(a.Vault.Address, ",") {
+		for _, y := range strings.Split(b.Vault.Address, ",") {
+			if sameURL(x, y) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sameURL compares two addresses as URLs: scheme and host case-insensitive,
+// a trailing slash ignored.
+func sameURL(x, y string) bool {
+	norm := func(s string) string {
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil {
+			return s
+		}
+		return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + strings.TrimRight(u.Path, "/")
+	}
+	return norm(x) == norm(y)
+}
+
+// MaxVaultAddresses bounds the nodes of one address list.
+const MaxVaultAddresses = 16
+
+// NormalizeAddresses is the canonical spelling of an address list: the
+// addresses trimmed, empty ones dropped, joined with commas.
+func NormalizeAddresses(s string) string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// validateAddresses checks an address list: 1 to MaxVaultAddresses
+// http(s) URLs, no two alike.
+func validateAddresses(s string) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", kms.ErrInvalidRequest, fmt.Sprintf(format, a...))
+	}
+	addrs := strings.Split(NormalizeAddresses(s), ",")
+	if len(addrs) > MaxVaultAddresses {
+		return bad("address names %d Vault nodes; at most %d", len(addrs), MaxVaultAddresses)
+	}
+	for i, a := range addrs {
+		u, err := url.Parse(a)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+			if len(addrs) > 1 {
+				return bad("address: node %d must be an http:// or https:// URL (several nodes are separated by commas)", i+1)
+			}
+			return bad("address must be an http:// or https:// URL")
+		}
+		for _, b := range addrs[:i] {
+			if sameURL(a, b) {
+				return bad("address: node %d is named twice", i+1)
+			}
+		}
+	}
+	return nil
 }

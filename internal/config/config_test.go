@@ -143,6 +143,8 @@ func FuzzParseRequest(f *testing.F) {
 		`{"auth_method":{"approle":{"role_id":"r","secret_id":"s"}}}`, `{"file_permissions":384}`, `null`, `{"a":1}`,
 		`{"backend_type":"local","master_key_file":"/run/secrets/mk"}`, `{"backend_type":"local","master_key_env":"KEYWARD_SECRET_MK"}`,
 		`{"backend_type":"vault","address":"http://v","auth_method":{"token_file":"/s/t"}}`,
+		`{"backend_type":"vault","address":"http://a:8200, http://b:8200,","auth_method":{"token":"t"}}`,
+		`{"backend_type":"vault","addresses":["http://a","https://b"],"auth_method":{"token":"t"}}`,
 		`{"backend_type":"vault","address":"http://v","auth_method":{"Token":{"token_env":"KEYWARD_SECRET_T"}}}`,
 		`{"backend_type":"vault","address":"http://v","auth_method":{"approle":{"role_id":"r","secret_id_env":"KEYWARD_SECRET_S"}}}`,
 	} {
@@ -167,4 +169,53 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("built config does not validate: %v", err)
 		}
 	})
+}
+
+// TestVaultAddresses: address takes one URL or a comma-separated list of
+// the nodes of one cluster, addresses a JSON array of them; both are kept
+// as one canonical address string. Configurations that share a node reach
+// the same keys (SameKeys), whatever else the lists hold.
+func TestVaultAddresses(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"backend_type":"vault","address":" http://a:8200 ,http://b:8200,, ","auth_method":{"token":"t"}}`: "http://a:8200,http://b:8200",
+		`{"backend_type":"vault","addresses":["http://a:8200","https://b"],"auth_method":{"token":"t"}}`:    "http://a:8200,https://b",
+		`{"backend_type":"vault","address":"https://v:8200","auth_method":{"token":"t"}}`:                   "https://v:8200",
+	} {
+		c, err := build(t, body)
+		if err != nil || c.Vault.Address != want {
+			t.Errorf("%s: %q %v, want %q", body, c.Vault.Address, err, want)
+		}
+	}
+	for _, body := range []string{
+		`{"backend_type":"vault","address":"http://a","addresses":["http://b"],"auth_method":{"token":"t"}}`,
+		`{"backend_type":"vault","addresses":[],"auth_method":{"token":"t"}}`,
+		`{"backend_type":"vault","address":"http://a,ftp://b","auth_method":{"token":"t"}}`,
+		`{"backend_type":"vault","address":"http://a,HTTP://A/","auth_method":{"token":"t"}}`,
+		`{"backend_type":"vault","address":"` + strings.Repeat("http://n,", 16) + `http://last","auth_method":{"token":"t"}}`,
+	} {
+		if _, err := build(t, body); !errors.Is(err, kms.ErrInvalidRequest) {
+			t.Errorf("%s: %v, want ErrInvalidRequest", body, err)
+		}
+	}
+	vault := func(addr, prefix string) Config {
+		c, err := build(t, `{"backend_type":"vault","address":"`+addr+`","auth_method":{"token":"t"},"key_path_prefix":"`+prefix+`"}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	one := vault("http://a:8200", "p")
+	for _, tc := range []struct {
+		c    Config
+		same bool
+	}{
+		{vault("http://a:8200,http://b:8200,http://c:8200", "p"), true},
+		{vault("http://c:8200,HTTP://A:8200/", "p"), true},
+		{vault("http://b:8200,http://c:8200", "p"), false},
+		{vault("http://a:8200", "other"), false},
+	} {
+		if got := SameKeys(one, tc.c); got != tc.same || SameKeys(tc.c, one) != tc.same {
+			t.Errorf("SameKeys(%s, %s/%s) = %v, want %v", one.Vault.Address, tc.c.Vault.Address, tc.c.Vault.KeyPathPrefix, got, tc.same)
+		}
+	}
 }

@@ -56,6 +56,7 @@ type wireRequest struct {
 	MasterKeyEnv    *string         `json:"master_key_env"`
 	FilePermissions json.RawMessage `json:"file_permissions"`
 	Address         *string         `json:"address"`
+	Addresses       []string        `json:"addresses"`
 	AuthMethod      json.RawMessage `json:"auth_method"`
 	Namespace       *string         `json:"namespace"`
 	MountPath       *string         `json:"mount_path"`
@@ -87,6 +88,17 @@ func ParseRequest(body []byte) (*Request, error) {
 		MasterKeyEnv: w.MasterKeyEnv, Address: w.Address,
 		Namespace: w.Namespace, MountPath: w.MountPath, KVMount: firstNonNil(w.KVMount, w.MetadataKVMount),
 		KeyPathPrefix: firstNonNil(w.KeyPathPrefix, w.MetadataKeyPrefix), CACert: w.CACert, SkipTLSVerify: w.SkipTLSVerify,
+	}
+	if w.Addresses != nil {
+		if w.Address != nil {
+			return nil, fmt.Errorf("%w: give address or addresses, not both", kms.ErrInvalidRequest)
+		}
+		joined := strings.Join(w.Addresses, ",")
+		r.Address = &joined
+	}
+	if r.Address != nil {
+		norm := NormalizeAddresses(*r.Address)
+		r.Address = &norm
 	}
 	if countSet(w.MasterKey, w.MasterKeyFile, w.MasterKeyEnv) > 1 {
 		return nil, fmt.Errorf("%w: give one of master_key, master_key_file or master_key_env", kms.ErrInvalidRequest)

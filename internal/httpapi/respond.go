@@ -16,6 +16,16 @@ import (
 // header map before writing it and never changes the values).
 var jsonContentType = []string{"application/json"}
 
+// setContentLength declares the length of a body larger than net/http's
+// chunking buffer. A smaller one, written whole before the handler
+// returns, gets its Content-Length from net/http itself, without the
+// header value and slice allocated here on every response.
+func setContentLength(w http.ResponseWriter, n int) {
+	if n > 2048 {
+		w.Header()["Content-Length"] = []string{strconv.Itoa(n)}
+	}
+}
+
 // writeJSON writes v as the JSON response body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeJSONAs(w, status, v, jsonContentType)
@@ -29,7 +39,7 @@ func writeJSONAs(w http.ResponseWriter, status int, v any, contentType []string)
 		status, b = http.StatusInternalServerError, []byte(`{"code":"InternalError","message":"response encoding failed"}`)
 	}
 	w.Header()["Content-Type"] = contentType
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	setContentLength(w, len(b)+1)
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }
@@ -69,7 +79,7 @@ func (j *secretJSON) Bytes(k string, v []byte) {
 func (j *secretJSON) WriteAndWipe(w http.ResponseWriter) {
 	j.buf = append(j.buf, '}', '\n')
 	w.Header()["Content-Type"] = jsonContentType
-	w.Header().Set("Content-Length", strconv.Itoa(len(j.buf)))
+	setContentLength(w, len(j.buf))
 	w.WriteHeader(http.StatusOK)
 	w.Write(j.buf)
 	clear(j.buf)

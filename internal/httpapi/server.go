@@ -305,10 +305,11 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 	c := &call{r: r, route: rt, srv: s, reqID: s.newRequestID(), start: time.Now()}
 	c.rec = recorder{ResponseWriter: w, status: http.StatusOK}
 	c.w = &c.rec
+	// Both names are canonical already (no allocation to canonicalize).
 	if rt.aws {
-		w.Header().Set("X-Amzn-Requestid", c.reqID) // where AWS SDKs look
+		w.Header()["X-Amzn-Requestid"] = []string{c.reqID} // where AWS SDKs look
 	} else {
-		w.Header().Set("X-Request-Id", c.reqID)
+		w.Header()["X-Request-Id"] = []string{c.reqID}
 	}
 	defer s.finish(c)
 	// The headers first: a request whose signature does not verify is

@@ -199,12 +199,17 @@ func (k *Keyring) ImportKey(ctx context.Context, in *kms.ExportedKey) error {
 	if err != nil {
 		return err
 	}
+	since := k.idx.begin()
 	rev, err := k.store.Create(ctx, meta.ID, sealed)
+	if errors.Is(err, kms.ErrExists) {
+		k.idx.learn(meta.ID, since) // another node made it: list it too
+	}
 	if err != nil {
 		return err
 	}
 	if inRecord {
 		k.cacheRecord(&rec, rev)
+		k.idx.wrote(meta, rev, k.now().UnixNano())
 		return nil
 	}
 	material := make([][]byte, len(in.Versions))
@@ -224,6 +229,7 @@ func (k *Keyring) ImportKey(ctx context.Context, in *kms.ExportedKey) error {
 		return k.undoCreate(ctx, meta.ID, rev, err, state)
 	}
 	k.cacheRecord(&rec, next)
+	k.idx.wrote(meta, next, k.now().UnixNano())
 	return nil
 }
 

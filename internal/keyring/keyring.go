@@ -60,6 +60,21 @@ type Options struct {
 	// Close releases what the backend holds (a Vault connection, a
 	// key-encryption key); called once by Keyring.Close. May be nil.
 	Close func() error
+
+	// The key index (index.go, indexer.go). IndexRefresh is how often the
+	// names in a store that other processes share are read again, and a
+	// batch of at most IndexRevalidateBatch loaded entries not confirmed
+	// for IndexMaxAge is re-read; zero: never (a store only this process
+	// writes). IndexLoaders bounds the concurrent record reads that fill
+	// the index (4 when zero).
+	IndexRefresh         time.Duration
+	IndexMaxAge          time.Duration
+	IndexRevalidateBatch int
+	IndexLoaders         int
+	// IndexLoaded, when set, is called once the index first holds every
+	// key's metadata (or once it gave up on some for now), with the number
+	// of keys and how long loading took.
+	IndexLoaded func(keys, unreadable, pending int, took time.Duration)
 }
 
 // Keyring keeps key records in a Store and implements kms.Engine.
@@ -83,6 +98,19 @@ type Keyring struct {
 	// process; the Store's check-and-set guards against other processes.
 	seed  maphash.Seed
 	locks [64]sync.Mutex
+
+	// idx indexes every key (index.go); the indexer fills and refreshes it.
+	idx                  *keyIndex
+	namesMu              sync.Mutex // serializes name refreshes
+	indexRefresh         time.Duration
+	indexMaxAge          time.Duration
+	indexRevalidateBatch int
+	indexLoaders         int
+	describeMaxAge       time.Duration
+	stopIndexer          context.CancelFunc
+	indexerDone          chan struct{}
+	indexHits            atomic.Uint64 // describes answered from the index
+	indexLoaded          func(keys, unreadable, pending int, took time.Duration)
 }
 
 var _ kms.Engine = (*Keyring)(nil)
@@ -101,10 +129,32 @@ func New(o Options) *Keyring {
 		close:      o.Close,
 		revalidate: o.Revalidate,
 		seed:       maphash.MakeSeed(),
+
+		idx:                  newKeyIndex(),
+		indexRefresh:         o.IndexRefresh,
+		indexMaxAge:          o.IndexMaxAge,
+		indexRevalidateBatch: o.IndexRevalidateBatch,
+		indexLoaders:         o.IndexLoaders,
+		indexLoaded:          o.IndexLoaded,
+	}
+	if k.indexLoaders <= 0 {
+		k.indexLoaders = defaultIndexLoaders
+	}
+	// A described key is served from the index while it is confirmed
+	// within the revalidation interval, or (a store no other process
+	// writes) within the cache's TTL, as a cached record would be.
+	k.describeMaxAge = o.Revalidate
+	if k.describeMaxAge <= 0 {
+		k.describeMaxAge = o.CacheTTL
 	}
 	if k.health == nil {
-		k.health = func(ctx context.Context) error { _, _, err := k.store.List(ctx, "", 1); return err }
+		if c, ok := k.store.(interface{ Check(context.Context) error }); ok {
+			k.health = c.Check
+		} else {
+			k.health = func(ctx context.Context) error { _, _, err := k.store.List(ctx, "", 1); return err }
+		}
 	}
+	k.startIndexer()
 	return k
 }
 
@@ -156,12 +206,17 @@ func (k *Keyring) Create(ctx context.Context, meta kms.Metadata) (kms.Metadata, 
 	if err != nil {
 		return kms.Metadata{}, err
 	}
+	since := k.idx.begin()
 	rev, err := k.store.Create(ctx, meta.ID, sealed)
+	if errors.Is(err, kms.ErrExists) {
+		k.idx.learn(meta.ID, since) // another node made it: list it too
+	}
 	if err != nil {
 		return kms.Metadata{}, err
 	}
 	if k.material.InRecord() {
 		k.cacheRecord(&rec, rev)
+		k.idx.wrote(meta, rev, k.now().UnixNano())
 		return meta, nil
 	}
 	state, err := k.material.Commit(ctx, meta.ID, 1, rec.MaterialState)
@@ -179,6 +234,7 @@ func (k *Keyring) Create(ctx context.Context, meta kms.Metadata) (kms.Metadata, 
 		rev++
 	}
 	k.cacheRecord(&rec, rev)
+	k.idx.wrote(meta, rev, k.now().UnixNano())
 	return meta, nil
 }
 
@@ -191,11 +247,17 @@ func (k *Keyring) undoCreate(ctx context.Context, id string, rev uint64, cause e
 	if err != nil {
 		return fmt.Errorf("%w (and removing the half-made key failed: %v)", cause, err)
 	}
+	k.idx.removed(id, k.now().UnixNano())
 	return cause
 }
 
-// Describe returns the metadata, from cache when warm.
+// Describe returns the metadata: from the index when its entry is
+// confirmed recently enough (describeIndexed), else from the cache or the
+// store.
 func (k *Keyring) Describe(ctx context.Context, id string) (kms.Metadata, error) {
+	if m, ok, err := k.describeIndexed(ctx, id); ok {
+		return m, err
+	}
 	o, owned, err := k.load(ctx, id, true)
 	if err != nil {
 		return kms.Metadata{}, err
@@ -205,30 +267,6 @@ func (k *Keyring) Describe(ctx context.Context, id string) (kms.Metadata, error)
 		o.wipe()
 	}
 	return meta, nil
-}
-
-// List returns one page of keys. A record that cannot be opened is listed
-// in Unreadable; a record that vanished meanwhile is skipped.
-func (k *Keyring) List(ctx context.Context, after string, limit int) (kms.ListPage, error) {
-	names, more, err := k.store.List(ctx, after, limit)
-	if err != nil {
-		return kms.ListPage{}, err
-	}
-	page := kms.ListPage{More: more}
-	for _, name := range names {
-		page.Last = name
-		meta, err := k.Describe(ctx, name)
-		switch {
-		case err == nil:
-			page.Keys = append(page.Keys, meta)
-		case errors.Is(err, kms.ErrNotFound):
-		case errors.Is(err, kms.ErrCorrupt):
-			page.Unreadable = append(page.Unreadable, name)
-		default:
-			return kms.ListPage{}, err
-		}
-	}
-	return page, nil
 }
 
 // Update changes metadata with check-and-set, retrying when another writer
@@ -290,13 +328,18 @@ func (k *Keyring) modify(ctx context.Context, id string, change func(*Record) er
 	mu.Lock()
 	defer mu.Unlock()
 	for attempt := 0; ; attempt++ {
-		entry, err := k.store.Get(ctx, id)
+		since := k.idx.begin()
+		entry, err := k.getObserved(ctx, id)
 		if err != nil {
 			return kms.Metadata{}, Record{}, err
 		}
 		rec, err := k.open(ctx, id, entry.Value)
 		if err != nil {
 			return kms.Metadata{}, Record{}, err
+		}
+		// What the store holds now, whether or not the change is made.
+		if k.idx.observe(id, since, observed{state: entryLoaded, meta: rec.Metadata, rev: entry.Revision}, k.now().UnixNano()) {
+			k.cache.Delete(id)
 		}
 		if err := change(&rec); err != nil {
 			rec.wipe()
@@ -311,6 +354,7 @@ func (k *Keyring) modify(ctx context.Context, id string, change func(*Record) er
 		rev, err := k.store.Update(ctx, id, sealed, entry.Revision)
 		if err == nil {
 			k.cacheRecord(&rec, rev)
+			k.idx.wrote(rec.Metadata, rev, k.now().UnixNano())
 		} else {
 			k.cache.Delete(id)
 		}
@@ -339,12 +383,16 @@ func (k *Keyring) Destroy(ctx context.Context, id string, precondition func(kms.
 	mu.Lock()
 	defer mu.Unlock()
 	defer k.cache.Delete(id)
-	entry, err := k.store.Get(ctx, id)
+	since := k.idx.begin()
+	entry, err := k.getObserved(ctx, id)
 	if err != nil {
 		return unopenable(id, err)
 	}
 	rec, err := k.open(ctx, id, entry.Value)
 	if err != nil {
+		if errors.Is(err, kms.ErrCorrupt) {
+			k.idx.observe(id, since, observed{state: entryUnreadable}, k.now().UnixNano())
+		}
 		return unopenable(id, err)
 	}
 	rec.wipe()
@@ -358,8 +406,12 @@ func (k *Keyring) Destroy(ctx context.Context, id string, precondition func(kms.
 		destroyMaterial = func() error { return k.material.Destroy(ctx, id, rec.MaterialState) }
 	}
 	if err := k.store.Delete(ctx, id, entry.Revision, destroyMaterial); err != nil {
+		if errors.Is(err, kms.ErrNotFound) {
+			k.idx.removed(id, k.now().UnixNano())
+		}
 		return err
 	}
+	k.idx.removed(id, k.now().UnixNano())
 	k.deleteAliasesOf(ctx, id, rec.Metadata.Aliases)
 	return nil
 }
@@ -395,56 +447,6 @@ func (k *Keyring) Unwrap(ctx context.Context, id string, ver uint32, ciphertext,
 	return out, err
 }
 
-// withVersion runs f with a key version. A cached record's read lock is
-// held meanwhile so its material cannot be wiped underneath; a record
-// evicted between lookup and lock is looked up again, and after a few such
-// races the record is loaded privately.
-func (k *Keyring) withVersion(ctx context.Context, id string, ver uint32, f func(*Version) error) error {
-	if !k.material.InRecord() {
-		// Nothing in the record is wiped: use it without holding its lock.
-		// A backend call (a Transit round trip) made under the read lock
-		// would make an eviction of the record wait for it, and every new
-		// caller of the key wait behind that eviction.
-		o, _, err := k.load(ctx, id, true)
-		if err != nil {
-			return err
-		}
-		return o.use(k.material, ver, f)
-	}
-	for attempt := 0; ; attempt++ {
-		o, owned, err := k.load(ctx, id, attempt < 3)
-		if err != nil {
-			return err
-		}
-		if owned {
-			err = o.use(k.material, ver, f)
-			o.wipe()
-			return err
-		}
-		o.mu.RLock()
-		if o.wiped {
-			o.mu.RUnlock()
-			continue
-		}
-		err = o.use(k.material, ver, f)
-		o.mu.RUnlock()
-		return err
-	}
-}
-
-// use runs f with a version of the record. The caller guarantees the
-// material is not wiped meanwhile.
-func (o *openRecord) use(m Material, ver uint32, f func(*Version) error) error {
-	if err := m.Usable(o.meta.ID, o.state); err != nil {
-		return err
-	}
-	v, ok := o.versions[ver]
-	if !ok {
-		return fmt.Errorf("%w: the blob names key version %d, which the key does not have", kms.ErrInvalidCiphertext, ver)
-	}
-	return f(v)
-}
-
 // load returns the opened record: from the cache when useCache and warm,
 // else from the store. owned is true when the record is not shared through
 // the cache: the caller must wipe it when done.
@@ -464,14 +466,19 @@ func (k *Keyring) load(ctx context.Context, id string, useCache bool) (o *openRe
 			return o, false, nil
 		}
 	}
-	entry, err := k.store.Get(ctx, id)
+	since := k.idx.begin()
+	entry, err := k.getObserved(ctx, id)
 	if err != nil {
 		return nil, false, err
 	}
 	o, err = k.openEntry(ctx, id, entry)
 	if err != nil {
+		if errors.Is(err, kms.ErrCorrupt) {
+			k.idx.observe(id, since, observed{state: entryUnreadable}, k.now().UnixNano())
+		}
 		return nil, false, err
 	}
+	k.idx.observe(id, since, observed{state: entryLoaded, meta: o.meta, rev: o.revision}, k.now().UnixNano())
 	if useCache && k.cache.Enabled() {
 		k.cache.Put(id, o)
 		return o, false, nil
@@ -489,7 +496,8 @@ func (k *Keyring) due(o *openRecord) bool {
 // gone, it is dropped. A store error is returned: a node that cannot
 // confirm a key's state must not keep serving it.
 func (k *Keyring) revalidated(ctx context.Context, id string, o *openRecord) (*openRecord, error) {
-	entry, err := k.store.Get(ctx, id)
+	since := k.idx.begin()
+	entry, err := k.getObserved(ctx, id)
 	if err != nil {
 		// Gone, or unconfirmable (store unreachable): either way the cached
 		// state may be wrong, so nobody may use it any longer; the next
@@ -497,14 +505,17 @@ func (k *Keyring) revalidated(ctx context.Context, id string, o *openRecord) (*o
 		k.cache.Delete(id)
 		return nil, err
 	}
+	now := k.now().UnixNano()
 	if entry.Revision == o.revision {
-		o.checked.Store(k.now().UnixNano())
+		o.checked.Store(now)
+		k.idx.confirm(id, o.revision, now)
 		return o, nil
 	}
 	fresh, err := k.openEntry(ctx, id, entry)
 	if err != nil {
 		return nil, err
 	}
+	k.idx.observe(id, since, observed{state: entryLoaded, meta: fresh.meta, rev: fresh.revision}, now)
 	k.cache.Put(id, fresh)
 	return fresh, nil
 }
@@ -564,20 +575,32 @@ func (k *Keyring) open(ctx context.Context, id string, sealed []byte) (Record, e
 	return decodeRecord(id, plain, k.material.InRecord())
 }
 
-// ClearCache drops and wipes every cached record, and every cached alias.
+// ClearCache drops and wipes every cached record, and every cached alias,
+// and the metadata in the index, which is read again from the store: by
+// the next use of each key, by listings for their pages, and by the
+// indexer in the background (at once, or on a shared store at its next
+// refresh).
 func (k *Keyring) ClearCache() {
 	k.cache.Clear()
+	k.idx.forgetAll()
 	k.aliasCache.Clear()
 }
 
-// CacheStats reports cache counters.
-func (k *Keyring) CacheStats() cache.Stats { return k.cache.Stats() }
+// CacheStats reports cache counters: the records' cache, and describes
+// answered from the index (hits).
+func (k *Keyring) CacheStats() cache.Stats {
+	st := k.cache.Stats()
+	st.Hits += k.indexHits.Load()
+	return st
+}
 
 // Health checks that the backend answers.
 func (k *Keyring) Health(ctx context.Context) error { return k.health(ctx) }
 
-// Close wipes the cache and releases the backend.
+// Close stops the indexer, wipes the cache and releases the backend.
 func (k *Keyring) Close() error {
+	k.stopIndexer()
+	<-k.indexerDone
 	k.cache.Clear()
 	var err error
 	k.closed.Do(func() {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,7 +96,9 @@ func TestEvictionWipesMaterial(t *testing.T) {
 	if len(material) != 32 {
 		t.Fatal("x not cached")
 	}
-	kr.Describe(ctx, "y") // evicts x (one entry)
+	if _, err := kr.Wrap(ctx, "y", 1, []byte("0123456789abcdef"), nil); err != nil { // evicts x (one entry)
+		t.Fatal(err)
+	}
 	for _, b := range material {
 		if b != 0 {
 			t.Fatal("evicted material not wiped")
@@ -106,9 +109,24 @@ func TestEvictionWipesMaterial(t *testing.T) {
 	}
 }
 
-type testClock struct{ t time.Time }
+// testClock is a settable clock; the keyring's indexer reads it from a
+// goroutine of its own.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *testClock) Now() time.Time { return c.t }
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
 
 // TestRevalidationSeesOtherNodes models two nodes over one store: a change
 // made through node B is seen by node A once its revalidation interval has
@@ -131,18 +149,18 @@ func TestRevalidationSeesOtherNodes(t *testing.T) {
 	if _, err := b.Update(ctx, "k", func(m *kms.Metadata) error { m.State = kms.StateDisabled; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	clk.t = clk.t.Add(4 * time.Second)
+	clk.Add(4 * time.Second)
 	if m, _ := a.Describe(ctx, "k"); m.State != kms.StateEnabled {
 		t.Fatal("served from cache before the interval: expected the cached state")
 	}
-	clk.t = clk.t.Add(time.Second)
+	clk.Add(time.Second)
 	if m, _ := a.Describe(ctx, "k"); m.State != kms.StateDisabled {
 		t.Fatalf("change on another node not seen after the interval: %v", m.State)
 	}
 	if err := b.Destroy(ctx, "k", nil); err != nil {
 		t.Fatal(err)
 	}
-	clk.t = clk.t.Add(5 * time.Second)
+	clk.Add(5 * time.Second)
 	if _, err := a.Describe(ctx, "k"); !errors.Is(err, kms.ErrNotFound) {
 		t.Fatalf("destroyed on another node, still served: %v", err)
 	}

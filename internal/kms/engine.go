@@ -24,6 +24,11 @@ type Engine interface {
 	Describe(ctx context.Context, id string) (Metadata, error)
 	// List returns ids greater than after in ascending order.
 	List(ctx context.Context, after string, limit int) (ListPage, error)
+	// ListByState is List restricted to keys in state s. A page may hold
+	// fewer than limit keys (even none) while More is true: the caller
+	// continues after Last. Its cost does not depend on how many keys are
+	// in other states.
+	ListByState(ctx context.Context, after string, limit int, s State) (ListPage, error)
 	// Update applies change to the key's metadata atomically: change sees
 	// the current metadata and may return an error to abort.
 	Update(ctx context.Context, id string, change func(*Metadata) error) (Metadata, error)

@@ -209,9 +209,11 @@ type ListOutput struct {
 }
 
 // ListKeys lists keys sorted by id. With a state filter the page is filled
-// from further backend pages, scanning at most maxScan records per call, so
-// a rare state cannot make one request read the whole key set; a page cut
-// short that way is still Truncated with a NextMarker to continue from.
+// from the engine's pages of that state (ListByState: candidates from an
+// index of states), looking at most at maxScan records per call, so a
+// state the index does not know yet for most keys cannot make one request
+// read the whole key set; a page cut short that way is still Truncated
+// with a NextMarker to continue from.
 func (s *Service) ListKeys(ctx context.Context, in ListInput) (ListOutput, error) {
 	limit := min(in.Limit, MaxListLimit)
 	var out ListOutput
@@ -224,7 +226,17 @@ func (s *Service) ListKeys(ctx context.Context, in ListInput) (ListOutput, error
 		after = start
 	}
 	for {
-		page, err := s.keys.List(ctx, after, limit-len(out.Keys))
+		var page ListPage
+		var err error
+		want := limit - len(out.Keys)
+		if in.State == "" {
+			page, err = s.keys.List(ctx, after, want)
+		} else {
+			// The engine looks at most at want candidates per call, and
+			// returns only those in the state: count what it looked at.
+			page, err = s.keys.ListByState(ctx, after, want, in.State)
+			scanned += want - len(page.Keys)
+		}
 		if err != nil {
 			return ListOutput{}, err
 		}
@@ -364,7 +376,7 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	now := s.opts.Now()
 	destroyed, after := 0, ""
 	for {
-		page, err := s.keys.List(ctx, after, MaxListLimit)
+		page, err := s.keys.ListByState(ctx, after, MaxListLimit, StatePendingDeletion)
 		if err != nil {
 			return destroyed, err
 		}

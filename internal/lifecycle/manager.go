@@ -278,7 +278,7 @@ func (m *Manager) Reconfigure(ctx context.Context, req *config.Request) error {
 // again is the way out.
 func (m *Manager) guardLocked(ctx context.Context, next config.Config) error {
 	prev := m.state.Load().cfg
-	if prev == nil || m.neverStarted || prev.Identity() == next.Identity() {
+	if prev == nil || m.neverStarted || config.SameKeys(*prev, next) {
 		return nil
 	}
 	if len(prev.Awaiting) > 0 {
@@ -413,7 +413,7 @@ func (m *Manager) build(ctx context.Context, cfg config.Config) (*generation, er
 // whether it is a new identity (never started) or the stored one again.
 func (m *Manager) noteIdentityLocked(cfg config.Config) {
 	prev := m.state.Load().cfg
-	if prev == nil || prev.Identity() != cfg.Identity() {
+	if prev == nil || !config.SameKeys(*prev, cfg) {
 		m.neverStarted = true
 	}
 }

@@ -132,6 +132,13 @@ func (w *instrumented) List(ctx context.Context, after string, limit int) (kms.L
 	return out, err
 }
 
+func (w *instrumented) ListByState(ctx context.Context, after string, limit int, state kms.State) (kms.ListPage, error) {
+	start := time.Now()
+	out, err := w.e.ListByState(ctx, after, limit, state)
+	w.observe(opList, start, err, nil)
+	return out, err
+}
+
 func (w *instrumented) Update(ctx context.Context, id string, change func(*kms.Metadata) error) (kms.Metadata, error) {
 	var own error
 	start := time.Now()

@@ -14,7 +14,6 @@
 package netlimit
 
 import (
-	"container/list"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -29,7 +28,7 @@ type Listener struct {
 	done      chan struct{}
 
 	mu   sync.Mutex
-	idle *list.List // of *conn, oldest idle first
+	idle idleList // oldest idle first
 	// becameIdle wakes an Accept waiting for a slot when a connection
 	// turns idle (and may be closed for it).
 	becameIdle chan struct{}
@@ -39,7 +38,7 @@ type Listener struct {
 // once (n < 1 is treated as 1).
 func New(inner net.Listener, n int) *Listener {
 	return &Listener{Listener: inner, slots: make(chan struct{}, max(n, 1)), done: make(chan struct{}),
-		idle: list.New(), becameIdle: make(chan struct{}, 1)}
+		becameIdle: make(chan struct{}, 1)}
 }
 
 // Accept waits for a connection, then for a slot for it: a free one, or
@@ -74,14 +73,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 // is idle.
 func (l *Listener) closeOldestIdle() bool {
 	l.mu.Lock()
-	e := l.idle.Front()
-	if e == nil {
+	c := l.idle.head
+	if c == nil {
 		l.mu.Unlock()
 		return false
 	}
-	c := e.Value.(*conn)
-	l.idle.Remove(e)
-	c.elem = nil
+	l.idle.remove(c)
 	l.mu.Unlock()
 	c.Close()
 	return true
@@ -107,15 +104,14 @@ func (l *Listener) SetState(nc net.Conn, state http.ConnState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case (state == http.StateIdle || state == http.StateNew) && c.elem == nil && !c.closed:
-		c.elem = l.idle.PushBack(c)
+	case (state == http.StateIdle || state == http.StateNew) && !c.idle && !c.closed:
+		l.idle.pushBack(c)
 		select {
 		case l.becameIdle <- struct{}{}:
 		default:
 		}
-	case state != http.StateIdle && state != http.StateNew && c.elem != nil:
-		l.idle.Remove(c.elem)
-		c.elem = nil
+	case state != http.StateIdle && state != http.StateNew && c.idle:
+		l.idle.remove(c)
 	}
 }
 
@@ -130,10 +126,11 @@ func (l *Listener) Close() error {
 type conn struct {
 	net.Conn
 	l *Listener
-	// elem is the connection's place in l.idle (nil when not idle);
-	// closed is set by the first Close. Both guarded by l.mu.
-	elem   *list.Element
-	closed bool
+	// idle is set while the connection is in l.idle, between prev and
+	// next; closed is set by the first Close. All guarded by l.mu.
+	idle       bool
+	prev, next *conn
+	closed     bool
 }
 
 func (c *conn) Close() error {
@@ -141,13 +138,41 @@ func (c *conn) Close() error {
 	c.l.mu.Lock()
 	first := !c.closed
 	c.closed = true
-	if c.elem != nil {
-		c.l.idle.Remove(c.elem)
-		c.elem = nil
+	if c.idle {
+		c.l.idle.remove(c)
 	}
 	c.l.mu.Unlock()
 	if first {
 		<-c.l.slots
 	}
 	return err
+}
+
+// idleList is the idle connections, oldest first, linked through the
+// connections themselves: a connection turns idle and busy again on every
+// request, and a container/list would allocate an element each time.
+type idleList struct{ head, tail *conn }
+
+func (q *idleList) pushBack(c *conn) {
+	c.prev, c.next, c.idle = q.tail, nil, true
+	if q.tail != nil {
+		q.tail.next = c
+	} else {
+		q.head = c
+	}
+	q.tail = c
+}
+
+func (q *idleList) remove(c *conn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		q.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		q.tail = c.prev
+	}
+	c.prev, c.next, c.idle = nil, nil, false
 }

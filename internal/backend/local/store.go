@@ -461,9 +461,45 @@ func (s *FileStore) Delete(ctx context.Context, name string, rev uint64, destroy
 	return nil
 }
 
+// Names implements keyring.NameLister: every record name, sorted, from
+// one read of the directory (the keyring's index reads it once at start).
+func (s *FileStore) Names(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if id, ok := strings.CutSuffix(e.Name(), s.kind.suffix); ok && !e.IsDir() && s.kind.valid(id) {
+			names = append(names, id)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Check reports whether the directory is there (the health check: it
+// must not cost a read of a directory of 100,000 records).
+func (s *FileStore) Check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fi, err := os.Stat(s.dir)
+	if err != nil {
+		return unavailable(err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("local: %s is not a directory: %w", s.dir, kms.ErrUnavailable)
+	}
+	return nil
+}
+
 // List implements keyring.Store. It reads the whole directory on every call
-// (local directories of keys are small; there is no index to get out of
-// step) and returns record names, i.e. "<id>.key" entries with a valid id,
+// (the keyring pages keys from its index, not from here; aliases are few)
+// and returns record names, i.e. "<id>.key" entries with a valid id,
 // whether or not their content is readable: damage is reported by Get, so
 // the kms layer can list a damaged key as unreadable instead of dropping it.
 // Temp files and foreign files are skipped. after need not be a valid name.

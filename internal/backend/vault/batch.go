@@ -219,11 +219,20 @@ func (c *conn) sendBatch(p string, op transitOp, payloads [][]byte) []callResult
 	}
 	body := batchBody(payloads)
 	defer clear(body) // holds every item's plaintext, in base64
-	err := c.withReauth(ctx, func(token string) error {
-		return c.exchange(ctx, p, token, body, func(status int, answer []byte) error {
-			return readBatch(p, op, status, answer, results)
+	var err error
+	for tried := 1; ; tried++ {
+		node := c.nodeInUse()
+		err = c.withReauth(ctx, func(token string) error {
+			return c.exchange(ctx, node, p, token, body, func(status int, answer []byte) error {
+				return readBatch(p, op, status, answer, results)
+			})
 		})
-	})
+		// Transit encrypt and decrypt change nothing: the next node may
+		// take the batch again (nodes.go).
+		if err == nil || err == errFallback || !c.onNodeFailure(ctx, node, err, &tried) {
+			break
+		}
+	}
 	switch {
 	case err == errFallback:
 		// A redirect: let the library follow it, item by item.

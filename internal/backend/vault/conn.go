@@ -50,10 +50,17 @@ type conn struct {
 	// token: an expired token sent along with a login request must not be
 	// what makes the login fail.
 	loginClient *api.Client
-	// httpClient and base serve the Transit hot path (fast.go): the
-	// client's own *http.Client and Vault's address (nil: not usable).
+	// httpClient and bases serve the Transit hot path (fast.go) and the
+	// health checks: the client's own *http.Client and each node's address
+	// (nil: not plain http(s), not usable).
 	httpClient *http.Client
-	base       *url.URL
+	// addrs are the configured nodes (nodes.go); node is the one in use,
+	// changed under nodeMu; switches counts the moves.
+	addrs    []string
+	bases    []*url.URL
+	node     atomic.Int32
+	nodeMu   sync.Mutex
+	switches atomic.Int64
 	// batches coalesces concurrent Transit calls (batch.go); nil when the
 	// fast path is not usable.
 	batches *coalescer
@@ -113,9 +120,23 @@ func dial(ctx context.Context, v Config, log *slog.Logger) (*conn, lease, error)
 	// library's own timeout context is cancelled by WriteRaw when it
 	// returns, before the caller has read the answer (over HTTP/2 that
 	// aborts the body read).
-	client, err := api.NewClient(&api.Config{Address: v.Address, HttpClient: httpClient, Timeout: 0, MaxRetries: 0})
+	c.addrs = splitAddresses(v.Address)
+	if len(c.addrs) == 0 {
+		return nil, lease{}, fmt.Errorf("%w: vault address: empty", kms.ErrInvalidRequest)
+	}
+	for _, a := range c.addrs {
+		c.bases = append(c.bases, parseBase(a))
+	}
+	// With several nodes a redirect is a failure to move on from (see
+	// nodes.go), not something to follow.
+	client, err := api.NewClient(&api.Config{Address: c.addrs[0], HttpClient: httpClient, Timeout: 0, MaxRetries: 0, DisableRedirects: c.multi()})
 	if err != nil {
 		return nil, lease{}, fmt.Errorf("%w: vault address: %v", kms.ErrInvalidRequest, err)
+	}
+	for _, a := range c.addrs[1:] {
+		if _, err := client.CloneConfig().ParseAddress(a); err != nil {
+			return nil, lease{}, fmt.Errorf("%w: vault address: %v", kms.ErrInvalidRequest, err)
+		}
 	}
 	// NewClient picks up VAULT_TOKEN and VAULT_NAMESPACE from the
 	// environment; only the configuration counts.
@@ -130,8 +151,8 @@ func dial(ctx context.Context, v Config, log *slog.Logger) (*conn, lease, error)
 	}
 	loginClient.ClearToken()
 	c.client, c.loginClient = client, loginClient
-	c.httpClient, c.base = httpClient, fastBase(client)
-	if c.base != nil {
+	c.httpClient = httpClient
+	if c.bases[0] != nil {
 		c.batches = newCoalescer(transitLanes, transitMaxBatch, c.timeout, c.sendBatch)
 	}
 	l, err := c.login(ctx)
@@ -207,8 +228,10 @@ type callError struct {
 	// Status is the HTTP status; 0 when Vault did not answer.
 	Status   int
 	Messages []string
-	// Cause describes a transport failure (Status 0).
+	// Cause describes a transport failure (Status 0); dial is set when
+	// the connection could not be made (nothing was sent).
 	Cause string
+	dial  bool
 }
 
 func (e *callError) Error() string {
@@ -249,7 +272,13 @@ func (e *callError) Unwrap() error {
 	return nil
 }
 
+// redirect reports a 3xx: a standby that did not forward the request.
+func (e *callError) redirect() bool { return e.Status >= 300 && e.Status < 400 }
+
 func (e *callError) unavailable() bool {
+	if e.redirect() {
+		return true
+	}
 	switch e.Status {
 	case 0, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusTooManyRequests:
 		return true
@@ -300,11 +329,13 @@ func (c *conn) call(ctx context.Context, method, path string, body, out any) err
 		defer clear(p)
 		payload = p
 	}
+	read := method == http.MethodGet || method == "LIST"
 	attempts := 1
-	if method == http.MethodGet || method == "LIST" {
+	if read {
 		attempts += c.retries
 	}
 	reauthed := false
+	tried := 1 // nodes tried since the last backoff
 	for i := 0; ; i++ {
 		token := c.client.Token()
 		err := c.attempt(ctx, c.client, method, path, payload, out)
@@ -318,6 +349,14 @@ func (c *conn) call(ctx context.Context, method, path string, body, out any) err
 				continue
 			}
 		}
+		// Another node, at once (attempt moved to it): a read, or a write
+		// that provably did not happen; once per node (nodes.go).
+		if c.multi() && nodeFailure(err) && tried < len(c.addrs) && (read || notExecuted(err)) && ctx.Err() == nil {
+			tried++
+			i--
+			continue
+		}
+		tried = 1
 		var ce *callError
 		if i+1 >= attempts || !errors.As(err, &ce) || !ce.retryable() || ctx.Err() != nil {
 			return err
@@ -332,12 +371,22 @@ func (c *conn) call(ctx context.Context, method, path string, body, out any) err
 }
 
 // attempt is one HTTP exchange under its own deadline (timeout_seconds).
+// A failure of the node moves the connection to the next one (nodes.go).
 func (c *conn) attempt(ctx context.Context, client *api.Client, method, path string, payload []byte, out any) error {
 	return c.attemptWithin(ctx, c.timeout, client, method, path, payload, out)
 }
 
 // attemptWithin is attempt with another deadline than timeout_seconds.
 func (c *conn) attemptWithin(ctx context.Context, timeout time.Duration, client *api.Client, method, path string, payload []byte, out any) error {
+	node := c.nodeInUse()
+	err := c.attemptOnce(ctx, timeout, client, method, path, payload, out)
+	if err != nil && nodeFailure(err) {
+		c.failover(node)
+	}
+	return err
+}
+
+func (c *conn) attemptOnce(ctx context.Context, timeout time.Duration, client *api.Client, method, path string, payload []byte, out any) error {
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var resp *api.Response
@@ -359,6 +408,9 @@ func (c *conn) attemptWithin(ctx context.Context, timeout time.Duration, client 
 	}
 	if err != nil {
 		return c.classify(ctx, method, path, err)
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return redirectError(method, path, resp.StatusCode)
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	// The answer may hold plaintext (Transit decrypt): decode it into
@@ -387,7 +439,7 @@ func (c *conn) classify(ctx context.Context, method, path string, err error) err
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: vault %s %s: %w", kms.ErrUnavailable, method, path, ctx.Err())
 	}
-	return &callError{Method: method, Path: path, Cause: c.cause(err)}
+	return &callError{Method: method, Path: path, Cause: c.cause(err), dial: isDial(err)}
 }
 
 // cause summarizes a transport error without the URL (which names Vault's
@@ -416,38 +468,6 @@ func (c *conn) cause(err error) string {
 		err = urlErr.Err
 	}
 	return err.Error()
-}
-
-// health asks sys/health (unauthenticated) within healthTimeout. Healthy is
-// initialized and unsealed, answering as the active node or as a standby
-// (429), which forwards requests to the active node.
-func (c *conn) health(ctx context.Context) error {
-	hctx, cancel := context.WithTimeout(ctx, min(c.timeout, healthTimeout))
-	defer cancel()
-	resp, err := c.client.Logical().ReadRawWithContext(hctx, "sys/health")
-	if resp != nil {
-		defer resp.Body.Close()
-	}
-	if err != nil {
-		err = c.classify(ctx, http.MethodGet, "sys/health", err)
-		var ce *callError
-		if errors.As(err, &ce) && !ce.unavailable() {
-			// 501 (not initialized) and the like: not usable either.
-			return fmt.Errorf("%w: %v", kms.ErrUnavailable, err)
-		}
-		return err
-	}
-	var h struct {
-		Initialized bool `json:"initialized"`
-		Sealed      bool `json:"sealed"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponse)).Decode(&h); err != nil {
-		return fmt.Errorf("%w: vault sys/health: the answer does not decode", kms.ErrUnavailable)
-	}
-	if !h.Initialized || h.Sealed {
-		return fmt.Errorf("%w: Vault is sealed or not initialized", kms.ErrUnavailable)
-	}
-	return nil
 }
 
 // verifyMount checks through sys/internal/ui/mounts (answered for any token

@@ -56,6 +56,14 @@
 // naming the denied path. Errors and logs never carry tokens, secret ids,
 // request bodies or Vault's address.
 //
+// # Several nodes
+//
+// The address may name the nodes of one Vault cluster, comma-separated:
+// the connection uses one at a time and moves to the next when it fails;
+// reads and Transit encrypt/decrypt are sent again at once to the next
+// node, other writes only when the failure proves they were not executed
+// (nodes.go).
+//
 // # Authentication
 //
 // Token or AppRole; see auth.go for renewal and re-login.

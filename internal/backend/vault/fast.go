@@ -9,15 +9,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"path"
 	"strconv"
 	"sync"
 
 	"github.com/keyward/keyward/internal/jsonstr"
 	"github.com/keyward/keyward/internal/wipe"
-
-	"github.com/hashicorp/vault/api"
 )
 
 // The Transit hot path: encrypt and decrypt (one per Wrap and Unwrap) skip
@@ -27,22 +24,15 @@ import (
 // buffer that is wiped after use, and only the one field needed is
 // extracted. Failures are classified exactly as in attempt and call: the
 // same callError for Vault's answers, classify for transport errors, the
-// AppRole re-login on a 403, no retry (these are writes). A redirect (an HA
-// standby naming the active node) is left to the library, which follows it:
-// a 3xx proves the request was not executed, so sending it again is safe.
+// AppRole re-login on a 403. A redirect (an HA standby naming the active
+// node) is left to the library with one address, which follows it (a 3xx
+// proves the request was not executed, so sending it again is safe); with
+// several addresses it is a failure of the node, and the call goes to the
+// next node (nodes.go), as after any failure of the node: encrypt and
+// decrypt change nothing in Vault.
 
 // errFallback: the fast path cannot serve this request; use call.
 var errFallback = errors.New("vault: fast path not applicable")
-
-// fastBase is Vault's address for the fast path, or nil when the address is
-// not plain http(s) (a unix socket, which the library dials itself).
-func fastBase(client *api.Client) *url.URL {
-	u, err := url.Parse(client.Address())
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil
-	}
-	return u
-}
 
 var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
@@ -52,7 +42,7 @@ var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return 
 // path are coalesced into batch requests (batch.go). The caller wipes
 // payload.
 func (c *conn) transitCall(ctx context.Context, p string, payload []byte, field string, decode bool) ([]byte, error) {
-	if c.base == nil || c.httpClient == nil || c.batches == nil {
+	if c.bases[0] == nil || c.httpClient == nil || c.batches == nil {
 		return c.transitSingle(ctx, p, payload, field, decode)
 	}
 	return c.batches.do(ctx, p, transitOp{field, decode}, payload,
@@ -65,20 +55,39 @@ func (c *conn) transitCall(ctx context.Context, p string, payload []byte, field 
 		})
 }
 
-// transitSingle is one call, on the fast path when it applies.
+// transitSingle is one call, on the fast path when it applies. A Transit
+// encrypt or decrypt changes nothing in Vault: after a failure of the node
+// it is sent to the next one, each node once (nodes.go).
 func (c *conn) transitSingle(ctx context.Context, p string, payload []byte, field string, decode bool) ([]byte, error) {
-	if c.base == nil || c.httpClient == nil {
+	if c.bases[0] == nil || c.httpClient == nil {
 		return c.transitSlow(ctx, p, payload, field, decode)
 	}
-	var v []byte
-	err := c.withReauth(ctx, func(token string) (err error) {
-		v, err = c.fastAttempt(ctx, p, token, payload, field, decode)
-		return err
-	})
-	if err == errFallback {
-		return c.transitSlow(ctx, p, payload, field, decode)
+	for tried := 1; ; tried++ {
+		node := c.nodeInUse()
+		var v []byte
+		err := c.withReauth(ctx, func(token string) (err error) {
+			v, err = c.fastAttempt(ctx, node, p, token, payload, field, decode)
+			return err
+		})
+		if err == errFallback {
+			return c.transitSlow(ctx, p, payload, field, decode)
+		}
+		if err != nil && c.onNodeFailure(ctx, node, err, &tried) {
+			continue
+		}
+		return v, err
 	}
-	return v, err
+}
+
+// onNodeFailure moves on from node after a failure of it and reports
+// whether a request that may be repeated should go to the next node now
+// (not every node tried yet: *tried counts them).
+func (c *conn) onNodeFailure(ctx context.Context, node int, err error, tried *int) bool {
+	if !c.multi() || !nodeFailure(err) {
+		return false
+	}
+	c.failover(node)
+	return *tried < len(c.addrs) && ctx.Err() == nil
 }
 
 // withReauth runs attempt with the current token and, with AppRole, once
@@ -142,10 +151,10 @@ func answerError(p string, err error) error {
 	return errors.New("vault: " + http.MethodPut + " " + p + ": the answer does not decode: " + err.Error())
 }
 
-// fastAttempt is one exchange for a single item.
-func (c *conn) fastAttempt(ctx context.Context, p, token string, payload []byte, field string, decode bool) ([]byte, error) {
+// fastAttempt is one exchange for a single item with node.
+func (c *conn) fastAttempt(ctx context.Context, node int, p, token string, payload []byte, field string, decode bool) ([]byte, error) {
 	var v []byte
-	err := c.exchange(ctx, p, token, payload, func(status int, buf []byte) (err error) {
+	err := c.exchange(ctx, node, p, token, payload, func(status int, buf []byte) (err error) {
 		if status < 200 || status >= 300 {
 			return vaultError(p, status, buf)
 		}
@@ -155,15 +164,17 @@ func (c *conn) fastAttempt(ctx context.Context, p, token string, payload []byte,
 	return v, err
 }
 
-// exchange sends body with PUT to p under its own deadline (as attempt)
-// and hands Vault's status and answer to read. The answer sits in a
-// pooled buffer that is wiped when read returns: read copies what it
-// keeps. A redirect (3xx) is errFallback, before read.
-func (c *conn) exchange(ctx context.Context, p, token string, body []byte, read func(status int, answer []byte) error) error {
+// exchange sends body with PUT to p on node under its own deadline (as
+// attempt) and hands Vault's status and answer to read. The answer sits in
+// a pooled buffer that is wiped when read returns: read copies what it
+// keeps. A redirect (3xx) is errFallback before read with one address
+// (the library follows it), a failure of the node with several.
+func (c *conn) exchange(ctx context.Context, node int, p, token string, body []byte, read func(status int, answer []byte) error) error {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	u := *c.base
-	u.Path = path.Join(c.base.Path, "/v1/", p)
+	base := c.bases[node]
+	u := *base
+	u.Path = path.Join(base.Path, "/v1/", p)
 	u.RawPath = ""
 	req, err := http.NewRequestWithContext(actx, http.MethodPut, "", bytes.NewReader(body))
 	if err != nil {
@@ -196,6 +207,9 @@ func (c *conn) exchange(ctx context.Context, p, token string, body []byte, read 
 		return c.classify(ctx, http.MethodPut, p, err)
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		if c.multi() {
+			return redirectError(http.MethodPut, p, resp.StatusCode)
+		}
 		return errFallback
 	}
 	return read(resp.StatusCode, buf)
@@ -231,9 +245,9 @@ func singleAnswer(p string, buf []byte, field string) ([]byte, error) {
 	return out.value(field), nil
 }
 
-// transitPayload builds Transit's JSON request: the fields of
-// transitRequest, with its omitempty rules. The result holds plaintext in
-// base64: the caller wipes it.
+// transitPayload builds Transit's JSON request: "plaintext" and
+// "associated_data" (base64), "ciphertext" and "key_version", each only
+// when set. The result holds plaintext in base64: the caller wipes it.
 func transitPayload(plaintext []byte, ciphertext string, aad []byte, ver uint32) []byte {
 	n := 64 + base64.StdEncoding.EncodedLen(len(plaintext)) + 2*len(ciphertext) + base64.StdEncoding.EncodedLen(len(aad))
 	b := make([]byte, 0, n)

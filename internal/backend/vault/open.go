@@ -15,6 +15,21 @@ import (
 // (the bound on how long another node's state change takes to be seen).
 const DefaultRevalidate = 5 * time.Second
 
+// The key index over KV (keyring.Options; docs/vault.md, "Caching and
+// several nodes"): the names under the prefix are listed again every
+// DefaultIndexRefresh, so a key made or destroyed by another node shows in
+// (or leaves) this node's listings within that time; and at most
+// indexRevalidateBatch records per refresh (100 a second) whose metadata
+// was not confirmed for indexMaxAge are read again, which bounds how long
+// another node's change of a key this node does not use takes to show in
+// its listings: max(indexMaxAge, keys / 100 s).
+const (
+	DefaultIndexRefresh  = 5 * time.Second
+	indexMaxAge          = time.Minute
+	indexRevalidateBatch = 500
+	indexLoaders         = 8
+)
+
 // Options are what the caller passes besides the configuration.
 type Options struct {
 	// Rand is the source of key material and nonces (vault backend);
@@ -26,6 +41,9 @@ type Options struct {
 	Log *slog.Logger
 	// Revalidate: see DefaultRevalidate (used when zero; negative: never).
 	Revalidate time.Duration
+	// IndexRefresh: see DefaultIndexRefresh (used when zero; negative:
+	// never).
+	IndexRefresh time.Duration
 }
 
 func (o *Options) defaults() {
@@ -43,6 +61,12 @@ func (o *Options) defaults() {
 	}
 	if o.Revalidate < 0 {
 		o.Revalidate = 0
+	}
+	if o.IndexRefresh == 0 {
+		o.IndexRefresh = DefaultIndexRefresh
+	}
+	if o.IndexRefresh < 0 {
+		o.IndexRefresh = 0
 	}
 }
 
@@ -103,6 +127,11 @@ func open(ctx context.Context, c *conn, cfg Config, o Options) (*Backend, error)
 		Revalidate: o.Revalidate,
 		Health:     c.health,
 		Close:      b.Close,
+
+		IndexRefresh:         o.IndexRefresh,
+		IndexMaxAge:          indexMaxAge,
+		IndexRevalidateBatch: indexRevalidateBatch,
+		IndexLoaders:         indexLoaders,
 	}
 	return b, nil
 }

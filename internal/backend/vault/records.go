@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"math"
 	"net/http"
-	"strings"
 
 	"github.com/keyward/keyward/internal/keyring"
 	"github.com/keyward/keyward/internal/kms"
@@ -70,6 +70,12 @@ func (r kvRecords) List(ctx context.Context, after string, limit int) ([]string,
 	return r.kv.list(ctx, after, limit)
 }
 
+// Names implements keyring.NameLister: one LIST of the prefix.
+func (r kvRecords) Names(ctx context.Context) ([]string, error) {
+	names, _, err := r.kv.list(ctx, "", math.MaxInt)
+	return names, err
+}
+
 // transitSealer seals key records with the record KEK through Transit,
 // binding the keyring's aad (the key id) as associated data. The sealed
 // value is Transit's "vault:vN:..." ciphertext, so the KEK can be rotated
@@ -106,28 +112,21 @@ func (s *transitSealer) ensureKEK(ctx context.Context) error {
 	return nil
 }
 
-type transitRequest struct {
-	Plaintext      []byte `json:"plaintext,omitempty"`
-	Ciphertext     string `json:"ciphertext,omitempty"`
-	AssociatedData []byte `json:"associated_data,omitempty"`
-}
-
-type transitAnswer struct {
-	Data struct {
-		Ciphertext string `json:"ciphertext"`
-		Plaintext  []byte `json:"plaintext"`
-	} `json:"data"`
-}
-
+// Seal and Open go through the Transit hot path (fast.go), so that
+// concurrent ones are coalesced into batch requests (batch.go): loading
+// the index of many keys opens every record, and creating many keys
+// seals one record each.
 func (s *transitSealer) Seal(ctx context.Context, plaintext, aad []byte) ([]byte, error) {
-	var out transitAnswer
-	if err := s.c.call(ctx, http.MethodPut, s.mount+"/encrypt/"+recordKEK, transitRequest{Plaintext: plaintext, AssociatedData: aad}, &out); err != nil {
+	payload := transitPayload(plaintext, "", aad, 0)
+	defer clear(payload)
+	ct, err := s.c.transitCall(ctx, s.mount+"/encrypt/"+recordKEK, payload, "ciphertext", false)
+	if err != nil {
 		return nil, err
 	}
-	if !strings.HasPrefix(out.Data.Ciphertext, "vault:v") {
+	if !bytes.HasPrefix(ct, []byte("vault:v")) {
 		return nil, fmt.Errorf("vault: Transit returned no ciphertext")
 	}
-	return []byte(out.Data.Ciphertext), nil
+	return ct, nil
 }
 
 // Open: a value Transit refuses (damaged, another KEK, other aad) is
@@ -136,15 +135,17 @@ func (s *transitSealer) Open(ctx context.Context, sealed, aad []byte) ([]byte, e
 	if !bytes.HasPrefix(sealed, []byte("vault:v")) {
 		return nil, fmt.Errorf("%w: the sealed value is not a Transit ciphertext", kms.ErrCorrupt)
 	}
-	var out transitAnswer
-	err := s.c.call(ctx, http.MethodPut, s.mount+"/decrypt/"+recordKEK, transitRequest{Ciphertext: string(sealed), AssociatedData: aad}, &out)
+	pt, err := s.c.transitCall(ctx, s.mount+"/decrypt/"+recordKEK, transitPayload(nil, string(sealed), aad, 0), "plaintext", true)
 	if isStatus(err, http.StatusBadRequest, "") {
-		clear(out.Data.Plaintext)
+		clear(pt)
 		return nil, fmt.Errorf("%w: the record does not open under the record key (damaged, sealed elsewhere, or moved from another id)", kms.ErrCorrupt)
 	}
 	if err != nil {
-		clear(out.Data.Plaintext)
+		clear(pt)
 		return nil, err
 	}
-	return out.Data.Plaintext, nil
+	if pt == nil {
+		return nil, fmt.Errorf("%w: Transit returned no plaintext for the record", kms.ErrCorrupt)
+	}
+	return pt, nil
 }

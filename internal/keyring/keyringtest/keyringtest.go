@@ -11,15 +11,19 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/keyward/keyward/internal/keyring"
 	"github.com/keyward/keyward/internal/kms"
 )
 
-// MemStore is a keyring.Store in memory.
+// MemStore is a keyring.Store in memory. It counts the reads made of it
+// (Gets and Lists), so that a test can tell what a call cost.
 type MemStore struct {
 	mu   sync.Mutex
 	recs map[string]keyring.Entry
+
+	Gets, Lists atomic.Int64
 }
 
 // NewMemStore returns an empty store.
@@ -36,6 +40,7 @@ func (m *MemStore) Create(_ context.Context, name string, value []byte) (uint64,
 }
 
 func (m *MemStore) Get(_ context.Context, name string) (keyring.Entry, error) {
+	m.Gets.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.recs[name]
@@ -82,6 +87,7 @@ func (m *MemStore) Delete(_ context.Context, name string, rev uint64, destroyMat
 }
 
 func (m *MemStore) List(_ context.Context, after string, limit int) ([]string, bool, error) {
+	m.Lists.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var names []string
