@@ -8,15 +8,16 @@
 # not come back after the load.
 #
 # Usage: scripts/soak.sh BACKEND [DURATION] [INTERVAL]   (defaults: 30m 1m)
-# Environment: SOAK_OUT (default /tmp/keyward-soak), SOAK_CONC (16)
+# Environment: SOAK_OUT (default /tmp/keyward-soak), SOAK_CONC (16),
+# SOAK_PORT and SOAK_VAULT_PORT (19751, 18750: set them to run two soaks at once)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BACKEND="${1:?usage: scripts/soak.sh local|vault|vault-transit [DURATION] [INTERVAL]}"
 DURATION="${2:-30m}"
 INTERVAL="${3:-1m}"
 OUT="${SOAK_OUT:-/tmp/keyward-soak}/$BACKEND"
-PORT=19751
-VAULT_PORT=18750
+PORT="${SOAK_PORT:-19751}"
+VAULT_PORT="${SOAK_VAULT_PORT:-18750}"
 rm -rf "$OUT" && mkdir -p "$OUT"
 go build -o "$OUT/keyward" ./cmd/keyward
 SERVER_PID=""

@@ -203,7 +203,14 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 					}
 				}
 				for _, st := range steps {
-					row, err := o.RunStep(ctx, st.plan(op), c)
+					plan := st.plan(op)
+					if plan.NewRequester == nil {
+						// A front door without the op (the AWS and KES
+						// listings have no state filter).
+						fmt.Fprintf(log, "%s has no %s operation: skipped\n", st.name(), op)
+						continue
+					}
+					row, err := o.RunStep(ctx, plan, c)
 					if err != nil {
 						return rows, err
 					}

@@ -168,6 +168,9 @@ func (c *Config) RunStep(ctx context.Context, plan Plan, concurrency int) (Row, 
 	if c.Requests <= 0 && c.Duration <= 0 {
 		return Row{}, errors.New("a step needs a duration or a request count")
 	}
+	if plan.NewRequester == nil {
+		return Row{}, fmt.Errorf("%s has no %s operation", plan.Target, plan.Op)
+	}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
