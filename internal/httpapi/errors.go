@@ -17,13 +17,7 @@ import (
 // the error matches (errors.Is) wins, so a finer kind of an error (a
 // disabled key is a kind of invalid key state) comes before it; anything
 // unmatched is a 500 whose details go only to the log.
-var errorTable = []struct {
-	err       error
-	status    int
-	code      string
-	awsStatus int
-	awsCode   string
-}{
+var errorTable = []errorMapping{
 	{errUnsupportedOperation, http.StatusNotImplemented, "NotImplemented", http.StatusBadRequest, "UnsupportedOperationException"},
 	{errInvalidMarker, http.StatusBadRequest, "InvalidRequest", http.StatusBadRequest, "InvalidMarkerException"},
 	{kms.ErrInvalidAliasName, http.StatusBadRequest, "InvalidRequest", http.StatusBadRequest, "InvalidAliasNameException"},
@@ -51,6 +45,53 @@ var errorTable = []struct {
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "ServiceUnavailable", http.StatusServiceUnavailable, "DependencyTimeoutException"},
 }
 
+// errorMapping is one row of errorTable.
+type errorMapping struct {
+	err       error
+	status    int
+	code      string
+	awsStatus int
+	awsCode   string
+}
+
+// internalErrorMessage is what a caller learns of an unmapped error.
+func internalErrorMessage(reqID string) string {
+	return "internal error (request " + reqID + "; details in the server log)"
+}
+
+// classify finds err's row of errorTable and the message to answer with,
+// and logs the failure, for every front door: at Debug for a mapped error,
+// at Warn with the private detail an operator must see (kms.PrivateDetail,
+// never sent to the caller), at Error for an unmapped error, whose text
+// goes only to the log (m is nil then).
+func (s *Server) classify(r *http.Request, reqID string, err error) (m *errorMapping, msg string) {
+	args := []any{"request_id", reqID, "method", r.Method, "path", r.URL.Path}
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		args = append(args, "target", target)
+	}
+	for i := range errorTable {
+		e := &errorTable[i]
+		if !errors.Is(err, e.err) {
+			continue
+		}
+		msg = err.Error()
+		if e.err == context.DeadlineExceeded {
+			msg = "the backend did not answer in time"
+		}
+		args = append(args, "code", e.code, "error", msg)
+		if detail := kms.PrivateDetail(err); detail != "" {
+			// Something an operator must look at (a record that does not
+			// open); the caller gets the public half only.
+			s.opts.Log.Warn("request failed", append(args, "detail", detail)...)
+		} else {
+			s.opts.Log.Debug("request failed", args...)
+		}
+		return e, msg
+	}
+	s.opts.Log.Error("internal error", append(args, "error", err.Error())...)
+	return nil, internalErrorMessage(reqID)
+}
+
 // errorBody is the JSON shape of every error.
 type errorBody struct {
 	Code      string `json:"code"`
@@ -63,26 +104,13 @@ type errorBody struct {
 // unmapped error is logged with its details and answered generically.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) (status int, code string) {
 	w.Header().Set("X-Request-Id", reqID)
-	for _, e := range errorTable {
-		if errors.Is(err, e.err) {
-			msg := err.Error()
-			if e.err == context.DeadlineExceeded {
-				msg = "the backend did not answer in time"
-			}
-			if detail := kms.PrivateDetail(err); detail != "" {
-				// Something an operator must look at (a record that does
-				// not open); the caller got the public half only.
-				s.opts.Log.Warn("request failed", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "status", e.status, "code", e.code, "error", msg, "detail", detail)
-			} else {
-				s.opts.Log.Debug("request failed", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "status", e.status, "code", e.code, "error", msg)
-			}
-			writeJSON(w, e.status, errorBody{Code: e.code, Message: msg, RequestID: reqID})
-			return e.status, e.code
-		}
+	status, code = http.StatusInternalServerError, "InternalError"
+	m, msg := s.classify(r, reqID, err)
+	if m != nil {
+		status, code = m.status, m.code
 	}
-	s.opts.Log.Error("internal error", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "error", err.Error())
-	writeJSON(w, http.StatusInternalServerError, errorBody{Code: "InternalError", Message: "internal error (request " + reqID + "; details in the server log)", RequestID: reqID})
-	return http.StatusInternalServerError, "InternalError"
+	writeJSON(w, status, errorBody{Code: code, Message: msg, RequestID: reqID})
+	return status, code
 }
 
 // awsErrorBody is the shape of every error of the AWS KMS door.
@@ -95,24 +123,13 @@ type awsErrorBody struct {
 // the table, AWS's body, and the request id in x-amzn-RequestId.
 func (s *Server) writeAWSError(w http.ResponseWriter, r *http.Request, reqID string, err error) (status int, code string) {
 	w.Header().Set("X-Amzn-Requestid", reqID)
-	for _, e := range errorTable {
-		if errors.Is(err, e.err) {
-			msg := err.Error()
-			if e.err == context.DeadlineExceeded {
-				msg = "the backend did not answer in time"
-			}
-			if detail := kms.PrivateDetail(err); detail != "" {
-				s.opts.Log.Warn("request failed", "request_id", reqID, "target", r.Header.Get("X-Amz-Target"), "status", e.awsStatus, "code", e.awsCode, "error", msg, "detail", detail)
-			} else {
-				s.opts.Log.Debug("request failed", "request_id", reqID, "status", e.awsStatus, "code", e.awsCode, "error", msg)
-			}
-			writeAWS(w, e.awsStatus, awsErrorBody{Type: e.awsCode, Message: msg})
-			return e.awsStatus, e.awsCode
-		}
+	status, code = http.StatusInternalServerError, "KMSInternalException"
+	m, msg := s.classify(r, reqID, err)
+	if m != nil {
+		status, code = m.awsStatus, m.awsCode
 	}
-	s.opts.Log.Error("internal error", "request_id", reqID, "error", err.Error())
-	writeAWS(w, http.StatusInternalServerError, awsErrorBody{Type: "KMSInternalException", Message: "internal error (request " + reqID + "; details in the server log)"})
-	return http.StatusInternalServerError, "KMSInternalException"
+	writeAWS(w, status, awsErrorBody{Type: code, Message: msg})
+	return status, code
 }
 
 // errMissing reports a required field that is absent.

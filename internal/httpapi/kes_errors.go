@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
@@ -65,23 +64,15 @@ func (s *Server) writeKESError(w http.ResponseWriter, r *http.Request, reqID str
 	return code
 }
 
-// classifyForKES is the admin API's mapping (errorTable) of an error: its
-// status, code and message; an unmapped error is logged with its details
-// and answered generically, as writeError does.
+// classifyForKES is the admin API's mapping (classify) of an error: its
+// status, code and message.
 func (s *Server) classifyForKES(r *http.Request, reqID string, err error) (status int, code, msg string) {
-	for _, e := range errorTable {
-		if errors.Is(err, e.err) {
-			msg = err.Error()
-			if e.err == context.DeadlineExceeded {
-				msg = "the backend did not answer in time"
-			}
-			s.opts.Log.Debug("KES request failed", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "status", e.status, "code", e.code, "error", msg)
-			return e.status, e.code, msg
-		}
-	}
 	if errors.Is(err, errKESUnknownIdentity) || errors.Is(err, errKESNotServed) {
 		return http.StatusForbidden, "AccessDenied", err.Error() // replaced by kesErrorTable
 	}
-	s.opts.Log.Error("internal error", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "error", err.Error())
-	return http.StatusInternalServerError, "InternalError", "internal error (request " + reqID + "; details in the server log)"
+	m, msg := s.classify(r, reqID, err)
+	if m == nil {
+		return http.StatusInternalServerError, "InternalError", msg
+	}
+	return m.status, m.code, msg
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -282,6 +283,31 @@ func BenchmarkKESDecrypt(b *testing.B) {
 	for b.Loop() {
 		if rec := s.do(b, s.admin, "POST", "/v1/key/decrypt/dk", body); rec.Code != http.StatusOK {
 			b.Fatal(rec.Code, rec.Body.String())
+		}
+	}
+}
+
+// Every front door classifies errors in one place (classify): an error
+// with a private cause answers its public half only, on each door, and
+// the cause reaches the operator's log at Warn.
+func TestPrivateDetailOnEveryDoor(t *testing.T) {
+	s := newKESTestServer(t)
+	var logged bytes.Buffer
+	s.opts.Log = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	err := kms.WithPrivateCause(kms.ErrConflict, "the key directory cannot be used", errors.New("open /srv/keys/secret-path: permission denied"))
+	for name, write := range map[string]func(*httptest.ResponseRecorder, *http.Request){
+		"admin": func(w *httptest.ResponseRecorder, r *http.Request) { s.writeError(w, r, "r1", err) },
+		"aws":   func(w *httptest.ResponseRecorder, r *http.Request) { s.writeAWSError(w, r, "r1", err) },
+		"kes":   func(w *httptest.ResponseRecorder, r *http.Request) { s.writeKESError(w, r, "r1", err) },
+	} {
+		logged.Reset()
+		rec := httptest.NewRecorder()
+		write(rec, httptest.NewRequest("POST", "/", nil))
+		if rec.Code/100 != 4 || strings.Contains(rec.Body.String(), "secret-path") {
+			t.Errorf("%s: %d %s", name, rec.Code, rec.Body)
+		}
+		if log := logged.String(); !strings.Contains(log, "level=WARN") || !strings.Contains(log, "secret-path") {
+			t.Errorf("%s: the private cause is not in the log at Warn:\n%s", name, log)
 		}
 	}
 }
