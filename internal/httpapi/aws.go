@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -228,10 +227,10 @@ func (j *secretJSON) ARN(k string, c *call, id string) {
 func (j *secretJSON) WriteAWS(w http.ResponseWriter) {
 	j.buf = append(j.buf, '}')
 	w.Header()["Content-Type"] = awsJSONContentType
-	w.Header().Set("Content-Length", strconv.Itoa(len(j.buf)))
+	setContentLength(w, len(j.buf))
 	w.WriteHeader(http.StatusOK)
 	w.Write(j.buf)
-	clear(j.buf)
+	j.recycle()
 }
 
 // writeAWS answers v as JSON.

@@ -82,10 +82,11 @@ type kesCall struct {
 	svc      *kms.Service // set for a service route (after authorize when keyScoped)
 	pending  *kms.Service
 
-	start time.Time
-	rec   recorder
-	code  string
-	keyID string
+	start    time.Time
+	rec      recorder
+	code     string
+	keyID    string
+	deadline deadlineCtx // in the call's allocation, as for call
 }
 
 // authorize checks the route's action on the key and then releases the
@@ -230,7 +231,8 @@ func (s *Server) serveKES(rt *kesRoute, w http.ResponseWriter, r *http.Request) 
 		c.body = body
 		defer clear(body) // bodies carry plaintexts and data keys
 	}
-	ctx := newDeadlineCtx(r.Context(), c.start.Add(rt.timeout), time.Now)
+	c.deadline = deadlineCtx{Context: r.Context(), deadline: c.start.Add(rt.timeout), now: time.Now}
+	ctx := &c.deadline
 	defer ctx.release()
 	c.ctx = ctx
 	if rt.service {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/keyward/keyward/internal/jsonstr"
@@ -49,8 +50,24 @@ func writeJSONAs(w http.ResponseWriter, status int, v any, contentType []string)
 // encoding/json path would leave immutable string copies of the secret.
 type secretJSON struct{ buf []byte }
 
+// secretAnswers holds answer builders for reuse: every data-plane answer
+// needs one, and reusing them saves the buffer's allocation per request.
+// A builder goes back only from WriteAndWipe, after its buffer was
+// overwritten (net/http has copied or sent the bytes by then), and only if
+// its buffer is small: one large answer must not pin memory in the pool.
+var secretAnswers = sync.Pool{New: func() any { return new(secretJSON) }}
+
+const maxPooledAnswer = 4 << 10
+
+// newSecretJSON returns a builder with room for about size bytes; the
+// caller must not touch it after WriteAndWipe.
 func newSecretJSON(size int) *secretJSON {
-	return &secretJSON{buf: append(make([]byte, 0, size+64), '{')}
+	j := secretAnswers.Get().(*secretJSON)
+	if cap(j.buf) < size+64 {
+		j.buf = make([]byte, 0, size+64)
+	}
+	j.buf = append(j.buf[:0], '{')
+	return j
 }
 
 func (j *secretJSON) key(k string) {
@@ -82,7 +99,15 @@ func (j *secretJSON) WriteAndWipe(w http.ResponseWriter) {
 	setContentLength(w, len(j.buf))
 	w.WriteHeader(http.StatusOK)
 	w.Write(j.buf)
+	j.recycle()
+}
+
+// recycle overwrites the answer and gives the builder back for reuse.
+func (j *secretJSON) recycle() {
 	clear(j.buf)
+	if cap(j.buf) <= maxPooledAnswer {
+		secretAnswers.Put(j)
+	}
 }
 
 // timestamp formats RFC 3339 UTC with microseconds (docs/api.md, "Timestamps").

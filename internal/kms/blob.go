@@ -59,17 +59,25 @@ const minCiphertext = 16
 
 // BlobHeader builds the header of a version 1 blob.
 func BlobHeader(keyID string, keyVersion uint32) ([]byte, error) {
+	return AppendBlobHeader(make([]byte, 0, 6+len(keyID)), keyID, keyVersion)
+}
+
+// maxBlobHeader is the longest header: version, id length, id, key version.
+const maxBlobHeader = 2 + MaxKeyIDLength + 4
+
+// AppendBlobHeader appends the header of a version 1 blob to dst (a
+// buffer of maxBlobHeader bytes on the caller's stack, say: the data
+// plane builds one per call and copies it into the blob).
+func AppendBlobHeader(dst []byte, keyID string, keyVersion uint32) ([]byte, error) {
 	if err := ValidateKeyID(keyID); err != nil {
 		return nil, err
 	}
 	if keyVersion == 0 {
 		return nil, fmt.Errorf("%w: key version 0", ErrInvalidRequest)
 	}
-	h := make([]byte, 0, 6+len(keyID))
-	h = append(h, BlobVersion1, byte(len(keyID)))
-	h = append(h, keyID...)
-	h = binary.BigEndian.AppendUint32(h, keyVersion)
-	return h, nil
+	dst = append(dst, BlobVersion1, byte(len(keyID)))
+	dst = append(dst, keyID...)
+	return binary.BigEndian.AppendUint32(dst, keyVersion), nil
 }
 
 // MarshalBlob joins a header (from BlobHeader) and the backend ciphertext.

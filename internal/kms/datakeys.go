@@ -121,7 +121,8 @@ func (s *Service) wrap(ctx context.Context, keyID string, plaintext []byte, encC
 	if err != nil {
 		return "", nil, err
 	}
-	header, err := BlobHeader(keyID, meta.Version)
+	var headerBuf [maxBlobHeader]byte
+	header, err := AppendBlobHeader(headerBuf[:0], keyID, meta.Version)
 	if err != nil {
 		return "", nil, err
 	}
