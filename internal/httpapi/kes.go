@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -71,22 +70,10 @@ type kesRoute struct {
 
 // kesCall is one KES request in flight.
 type kesCall struct {
-	w        http.ResponseWriter
-	r        *http.Request
-	ctx      context.Context
-	body     []byte
-	reqID    string
+	exchange
 	identity string // the caller's, "" until known
 	route    *kesRoute
 	srv      *Server
-	svc      *kms.Service // set for a service route (after authorize when keyScoped)
-	pending  *kms.Service
-
-	start    time.Time
-	rec      recorder
-	code     string
-	keyID    string
-	deadline deadlineCtx // in the call's allocation, as for call
 }
 
 // authorize checks the route's action on the key and then releases the
@@ -201,7 +188,7 @@ func kesIdentity(r *http.Request) string {
 // authorization of key-less routes, bounded body, timeout, service
 // acquisition; then one audit line and the request metrics.
 func (s *Server) serveKES(rt *kesRoute, w http.ResponseWriter, r *http.Request) {
-	c := &kesCall{r: r, route: rt, srv: s, reqID: s.newRequestID(), start: time.Now()}
+	c := &kesCall{exchange: exchange{r: r, reqID: s.newRequestID(), start: time.Now()}, route: rt, srv: s}
 	c.rec = recorder{ResponseWriter: w, status: http.StatusOK}
 	c.w = &c.rec
 	w.Header().Set("X-Request-Id", c.reqID)
@@ -231,32 +218,7 @@ func (s *Server) serveKES(rt *kesRoute, w http.ResponseWriter, r *http.Request) 
 		c.body = body
 		defer clear(body) // bodies carry plaintexts and data keys
 	}
-	c.deadline = deadlineCtx{Context: r.Context(), deadline: c.start.Add(rt.timeout), now: time.Now}
-	ctx := &c.deadline
-	defer ctx.release()
-	c.ctx = ctx
-	if rt.service {
-		svc, release, err := s.opts.Manager.Acquire()
-		if err != nil {
-			c.fail(err)
-			return
-		}
-		defer release()
-		if rt.keyScoped {
-			c.pending = svc
-		} else {
-			c.svc = svc
-		}
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			s.opts.Log.Error("handler panic", "request_id", c.reqID, "route", rt.path, "panic", fmt.Sprint(p))
-			c.fail(errInternal)
-		}
-	}()
-	if err := rt.handle(c); err != nil {
-		c.fail(err)
-	}
+	s.runHandler(&c.exchange, rt.timeout, rt.service, rt.keyScoped, rt.path, c.fail, func() error { return rt.handle(c) })
 }
 
 // fail answers the call with the KES error and remembers the admin API's

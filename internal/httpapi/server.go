@@ -144,32 +144,39 @@ func (rt *route) fullPath() string {
 	return Prefix + rt.path
 }
 
-// call is one request in flight.
-type call struct {
-	w         http.ResponseWriter
-	r         *http.Request
-	ctx       context.Context
-	body      []byte
-	reqID     string
-	auth      sigv4.Pending
-	accessKey string // authenticated; "" until then
-	route     *route
-	srv       *Server
-	svc       *kms.Service // set when route.service (after authorize if keyScoped)
-	pending   *kms.Service // the acquired service of a keyScoped route
+// exchange is what a request in flight holds on every door: the request
+// and its answer, the route's deadline, the key service, and what the
+// audit line and the metrics need.
+type exchange struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	ctx     context.Context
+	body    []byte
+	reqID   string
+	svc     *kms.Service // set when the route uses the service (after authorize if key-scoped)
+	pending *kms.Service // the acquired service of a key-scoped route
 
 	// For the audit line and metrics.
 	start time.Time
 	rec   recorder
 	code  string // error code, "" on success
 	keyID string // the first key the call was authorized on
+	// The route's deadline, kept in the call's one allocation.
+	deadline deadlineCtx
+}
+
+// call is one admin or AWS request in flight.
+type call struct {
+	exchange
+	auth      sigv4.Pending
+	accessKey string // authenticated; "" until then
+	route     *route
+	srv       *Server
 	// stream is the body of a streamBody route (stream.go); archive the
 	// counts of a backup or restore, for the audit line.
 	stream  *streamedBody
 	archive *audit.ArchiveCounts
-	// Parts of every request kept in the call's one allocation: the
-	// route's deadline and the request id header's value.
-	deadline    deadlineCtx
+	// The request id header's value, in the call's allocation.
 	reqIDHeader [1]string
 }
 
@@ -331,7 +338,7 @@ func (s *Server) dispatch(routes []*route) http.Handler {
 // authorization, timeout, service acquisition; then one audit line and the
 // request metrics, whatever the outcome.
 func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
-	c := &call{r: r, route: rt, srv: s, reqID: s.newRequestID(), start: time.Now()}
+	c := &call{exchange: exchange{r: r, reqID: s.newRequestID(), start: time.Now()}, route: rt, srv: s}
 	c.rec = recorder{ResponseWriter: w, status: http.StatusOK}
 	c.w = &c.rec
 	// Both names are canonical already (no allocation to canonicalize).
@@ -381,26 +388,34 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 // serveAuthenticated is the rest of serve once the caller is known:
 // authorization, timeout, service acquisition and the handler.
 func (s *Server) serveAuthenticated(c *call) {
-	rt, r := c.route, c.r
+	rt := c.route
 	if !rt.keyScoped && !s.opts.Authorizer.AllowedOnKey(c.accessKey, rt.action, "") {
 		c.fail(errAccessDenied)
 		return
 	}
-	c.deadline = deadlineCtx{Context: r.Context(), deadline: c.start.Add(rt.timeout), now: time.Now}
-	ctx := &c.deadline
+	s.runHandler(&c.exchange, rt.timeout, rt.service, rt.keyScoped, rt.path, c.fail, func() error { return rt.handle(c) })
+}
+
+// runHandler is the end of every door's pipeline once the caller may go
+// on: the route's deadline, the key service (held until the handler
+// returns; a key-scoped route's waits in pending until authorize) and the
+// handler, whose panic is logged and answered as an internal error.
+func (s *Server) runHandler(x *exchange, timeout time.Duration, service, keyScoped bool, path string, fail func(error), handle func() error) {
+	x.deadline = deadlineCtx{Context: x.r.Context(), deadline: x.start.Add(timeout), now: time.Now}
+	ctx := &x.deadline
 	defer ctx.release()
-	c.ctx = ctx
-	if rt.service {
+	x.ctx = ctx
+	if service {
 		svc, release, err := s.opts.Manager.Acquire()
 		if err != nil {
-			c.fail(err)
+			fail(err)
 			return
 		}
 		defer release()
-		if rt.keyScoped {
-			c.pending = svc
+		if keyScoped {
+			x.pending = svc
 		} else {
-			c.svc = svc
+			x.svc = svc
 		}
 	}
 	defer func() {
@@ -408,12 +423,12 @@ func (s *Server) serveAuthenticated(c *call) {
 			if p == http.ErrAbortHandler { // a streamed answer cut on purpose (stream.go)
 				panic(p)
 			}
-			s.opts.Log.Error("handler panic", "request_id", c.reqID, "route", rt.path, "panic", fmt.Sprint(p))
-			c.fail(errInternal)
+			s.opts.Log.Error("handler panic", "request_id", x.reqID, "route", path, "panic", fmt.Sprint(p))
+			fail(errInternal)
 		}
 	}()
-	if err := rt.handle(c); err != nil {
-		c.fail(err)
+	if err := handle(); err != nil {
+		fail(err)
 	}
 }
 
