@@ -15,6 +15,8 @@
 #   SCALE_CONC      concurrency (default 16)
 #   SCALE_BASE_BIN  another keyward binary (an older build) to measure in the
 #                   same rounds on the same keys, alternating with this one
+#   SCALE_BASE_INDEX=1  the older build has the key index too: wait for its
+#                   "key index loaded" before measuring it, as for this one
 #
 # The keys accumulate: each count adds the missing keys to the same data
 # directory (or Vault prefix), so a run over 1k,10k,100k creates 100,000
@@ -95,7 +97,8 @@ for n in "${counts[@]}"; do
 	for round in $(seq "$ROUNDS"); do
 		for entry in "${BINS[@]}"; do
 			name="${entry%%=*}" bin="${entry#*=}"
-			idx=0; [ "$name" = new ] && idx=1
+			idx=0
+			if [ "$name" = new ] || [ "${SCALE_BASE_INDEX:-0}" = 1 ]; then idx=1; fi
 			start "$bin" "$idx"
 			ready=$READY index=$INDEX
 			rss0=$(rss_mb)

@@ -222,3 +222,56 @@ func TestIndexUnderConcurrentChanges(t *testing.T) {
 		return slices.Equal(ids, all) && slices.Equal(en, want[kms.StateEnabled]) && slices.Equal(dis, want[kms.StateDisabled])
 	})
 }
+
+// slowLister is a store whose every List call takes cost on the test
+// clock, as a Vault LIST of many names takes seconds.
+type slowLister struct {
+	*keyringtest.MemStore
+	clk  *testClock
+	cost time.Duration
+}
+
+func (s *slowLister) List(ctx context.Context, after string, limit int) ([]string, bool, error) {
+	s.clk.Add(s.cost)
+	return s.MemStore.List(ctx, after, limit)
+}
+
+// TestSlowNameListingSpacesRefreshes: reading every name is the one cost
+// of the index that grows with the key count. When it takes longer than a
+// tenth of IndexRefresh, the indexer waits ten times as long as it took
+// before reading them again, and a listing in between does not read them
+// itself; past twice that pause it does. (With a fixed period, a store
+// slower to list than IndexRefresh was listed without pause.)
+func TestSlowNameListingSpacesRefreshes(t *testing.T) {
+	ctx := context.Background()
+	clk := &testClock{t: time.Unix(1_000_000, 0)}
+	mem, sealer := keyringtest.NewMemStore(), keyringtest.NewGCMSealer()
+	kr := keyring.New(keyring.Options{Store: &slowLister{MemStore: mem, clk: clk, cost: time.Second}, Sealer: sealer,
+		Material: keyring.SealedMaterial{Rand: rand.Reader}, Now: clk.Now, CacheEntries: 10, CacheTTL: time.Hour,
+		IndexRefresh: 20 * time.Millisecond})
+	defer kr.Close()
+	if _, err := kr.Create(ctx, kms.Metadata{ID: "k", State: kms.StateEnabled}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "names read", func() bool { return mem.Lists.Load() > 0 })
+	if ids, _ := listAll(t, kr, ""); len(ids) != 1 {
+		t.Fatalf("listed %v", ids)
+	}
+	lists := mem.Lists.Load()
+	// Fifteen periods of IndexRefresh; the pause is 10 s (10 × 1 s).
+	time.Sleep(300 * time.Millisecond)
+	if n := mem.Lists.Load() - lists; n != 0 {
+		t.Fatalf("the indexer read the names %d times within its pause", n)
+	}
+	// 5 s later on the clock: older than 2 × IndexRefresh, not 2 × the pause.
+	clk.Add(5 * time.Second)
+	listAll(t, kr, "")
+	if n := mem.Lists.Load() - lists; n != 0 {
+		t.Fatalf("a listing read the names %d times within twice the pause", n)
+	}
+	clk.Add(20 * time.Second)
+	listAll(t, kr, "")
+	if n := mem.Lists.Load() - lists; n != 1 {
+		t.Fatalf("a listing past twice the pause read the names %d times, want 1", n)
+	}
+}

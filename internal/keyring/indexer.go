@@ -25,6 +25,17 @@ const (
 	// listLoaders bounds the store reads one listing page makes at once
 	// for keys the index has not loaded yet.
 	listLoaders = 8
+	// refreshCostFactor: the indexer waits at least this many times what
+	// the last reading of every name took before the next one. Reading
+	// every name is the one cost of the index that grows with the key
+	// count: a Vault LIST of 100,000 names took 0.5 s on an idle 2-core
+	// machine and 5-9 s under load, longer than IndexRefresh, so a fixed
+	// period meant listing without pause, loading Vault (and the cores it
+	// shares) with background work. With the factor the background
+	// listing takes at most a tenth of the time, whatever the key count;
+	// the price is a later view of other nodes' new keys in large stores
+	// (the bound on a listing's age grows with the pause: ensureNames).
+	refreshCostFactor = 10
 )
 
 // startIndexer starts the background work of the index: read every name,
@@ -60,14 +71,10 @@ func (k *Keyring) runIndexer(ctx context.Context) {
 	if k.indexRefresh <= 0 {
 		return
 	}
-	t := time.NewTicker(k.indexRefresh)
-	defer t.Stop()
 	cursor := ""
 	for {
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, k.refreshPause()) {
 			return
-		case <-t.C:
 		}
 		if k.refreshNames(ctx, k.now()) == nil {
 			k.loadPending(ctx)
@@ -93,12 +100,23 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // indexer refreshes them every IndexRefresh): a listing either shows
 // every key another node made up to then, or fails (the store cannot be
 // read). That is the bound on how stale a listing can be.
+//
+// The bound is 2 × the indexer's pause, which is IndexRefresh unless
+// reading every name takes longer than a tenth of it (refreshCostFactor):
+// a listing must not start the synchronous read that the pause avoids.
 func (k *Keyring) ensureNames(ctx context.Context) error {
 	at, ok := k.idx.namesTime()
-	if ok && (k.indexRefresh <= 0 || k.now().Sub(at) <= 2*k.indexRefresh) {
+	if ok && (k.indexRefresh <= 0 || k.now().Sub(at) <= 2*k.refreshPause()) {
 		return nil
 	}
 	return k.refreshNames(ctx, at)
+}
+
+// refreshPause is how long the indexer waits between two readings of
+// every name: IndexRefresh, or refreshCostFactor × what the last reading
+// took when that is longer.
+func (k *Keyring) refreshPause() time.Duration {
+	return max(k.indexRefresh, time.Duration(k.refreshEvery.Load()))
 }
 
 // refreshNames reads every name in the store into the index, unless a
@@ -116,6 +134,7 @@ func (k *Keyring) refreshNames(ctx context.Context, older time.Time) error {
 		return err
 	}
 	k.idx.reconcile(names, since, began)
+	k.refreshEvery.Store(int64(refreshCostFactor * k.now().Sub(began)))
 	return nil
 }
 
