@@ -28,8 +28,8 @@ const (
 	// refreshCostFactor: the indexer waits at least this many times what
 	// the last reading of every name took before the next one. Reading
 	// every name is the one cost of the index that grows with the key
-	// count: a Vault LIST of 100,000 names took 0.5 s on an idle 2-core
-	// machine and 5-9 s under load, longer than IndexRefresh, so a fixed
+	// count: a Vault LIST of 100,000 names took 2.3-9.3 s on a loaded
+	// 2-core machine, longer than the 5 s IndexRefresh, so a fixed
 	// period meant listing without pause, loading Vault (and the cores it
 	// shares) with background work. With the factor the background
 	// listing takes at most a tenth of the time, whatever the key count;
@@ -116,7 +116,7 @@ func (k *Keyring) ensureNames(ctx context.Context) error {
 // every name: IndexRefresh, or refreshCostFactor × what the last reading
 // took when that is longer.
 func (k *Keyring) refreshPause() time.Duration {
-	return max(k.indexRefresh, time.Duration(k.refreshEvery.Load()))
+	return max(k.indexRefresh, time.Duration(k.lastListingPause.Load()))
 }
 
 // refreshNames reads every name in the store into the index, unless a
@@ -134,7 +134,7 @@ func (k *Keyring) refreshNames(ctx context.Context, older time.Time) error {
 		return err
 	}
 	k.idx.reconcile(names, since, began)
-	k.refreshEvery.Store(int64(refreshCostFactor * k.now().Sub(began)))
+	k.lastListingPause.Store(int64(refreshCostFactor * k.now().Sub(began)))
 	return nil
 }
 

@@ -103,7 +103,7 @@ type Keyring struct {
 	idx                  *keyIndex
 	namesMu              sync.Mutex // serializes name refreshes
 	indexRefresh         time.Duration
-	refreshEvery         atomic.Int64 // ns: IndexRefresh, longer for a slow store (indexer.go)
+	lastListingPause     atomic.Int64 // ns: refreshCostFactor × the last reading of every name (indexer.go)
 	indexMaxAge          time.Duration
 	indexRevalidateBatch int
 	indexLoaders         int
