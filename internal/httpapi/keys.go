@@ -111,10 +111,22 @@ type keyListItem struct {
 	CreationDate *string    `json:"creation_date,omitempty"`
 }
 
-func newKeyListItem(k kms.Metadata) keyListItem {
-	enabled, created := k.State == kms.StateEnabled, timestamp(k.CreationDate)
-	return keyListItem{KeyID: k.ID, Description: &k.Description, KeyState: &k.State, Enabled: &enabled, CreationDate: &created}
+// newKeyListItem is the list entry of *k; its pointers point into *k and
+// into *created (which it sets), so a page of keys costs no allocation per
+// key beyond the timestamp's text (a copy of k and two escaping locals
+// each were a fifth of a page's CPU).
+func newKeyListItem(k *kms.Metadata, created *string) keyListItem {
+	*created = timestamp(k.CreationDate)
+	enabled := &isFalse
+	if k.State == kms.StateEnabled {
+		enabled = &isTrue
+	}
+	return keyListItem{KeyID: k.ID, Description: &k.Description, KeyState: &k.State, Enabled: enabled, CreationDate: created}
 }
+
+// isTrue and isFalse are what keyListItem.Enabled points at; nothing
+// writes through it.
+var isTrue, isFalse = true, false
 
 type listResponse struct {
 	Keys       []keyListItem `json:"keys"`
@@ -156,12 +168,14 @@ func (s *Server) listKeys(c *call) error {
 		return err
 	}
 	resp := listResponse{Keys: make([]keyListItem, 0, len(out.Keys)), Truncated: out.Truncated, Unreadable: out.Unreadable}
-	for _, k := range out.Keys {
+	created := make([]string, len(out.Keys))
+	for i := range out.Keys {
+		k := &out.Keys[i]
 		if !c.mayDescribe(k.ID) {
 			resp.Keys = append(resp.Keys, keyListItem{KeyID: k.ID})
 			continue
 		}
-		resp.Keys = append(resp.Keys, newKeyListItem(k))
+		resp.Keys = append(resp.Keys, newKeyListItem(k, &created[i]))
 	}
 	if out.Truncated {
 		resp.NextMarker = &out.NextMarker

@@ -65,7 +65,14 @@ func (k *Keyring) ListByState(ctx context.Context, after string, limit int, s km
 // listPage builds a page of names (keeping those in state s, if set) and
 // the unreadable names known to fall in it.
 func (k *Keyring) listPage(ctx context.Context, names []string, more bool, unreadable []string, s kms.State) (kms.ListPage, error) {
+	// The page's keys are copied once, into a slice of the page's size:
+	// growing it by appending copied each key's metadata up to seven more
+	// times, and what a page allocates is what the collector has to come
+	// back for, over an index that holds every key.
 	page := kms.ListPage{More: more}
+	if len(names) > 0 {
+		page.Keys = make([]kms.Metadata, 0, len(names))
+	}
 	metas := k.metadataOf(ctx, names)
 	for i, name := range names {
 		page.Last = name

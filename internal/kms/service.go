@@ -245,6 +245,11 @@ func (s *Service) ListKeys(ctx context.Context, in ListInput) (ListOutput, error
 				out.Unreadable = append(out.Unreadable, id)
 			}
 		}
+		if out.Keys == nil && len(page.Keys) > 0 {
+			// One allocation of the page's size rather than a slice grown
+			// (and copied) key by key.
+			out.Keys = make([]Metadata, 0, min(len(page.Keys), limit))
+		}
 		for _, k := range page.Keys {
 			if !strings.HasPrefix(k.ID, in.Prefix) {
 				// Ids are sorted and the listing started at the
