@@ -66,9 +66,9 @@ func (k *Keyring) ListByState(ctx context.Context, after string, limit int, s km
 // the unreadable names known to fall in it.
 func (k *Keyring) listPage(ctx context.Context, names []string, more bool, unreadable []string, s kms.State) (kms.ListPage, error) {
 	// The page's keys are copied once, into a slice of the page's size:
-	// growing it by appending copied each key's metadata up to seven more
-	// times, and what a page allocates is what the collector has to come
-	// back for, over an index that holds every key.
+	// a slice grown by appending is copied again at each of its seven
+	// regrowths, and what a page allocates is what the collector has to
+	// come back for, over an index that holds every key.
 	page := kms.ListPage{More: more}
 	if len(names) > 0 {
 		page.Keys = make([]kms.Metadata, 0, len(names))
